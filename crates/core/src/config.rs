@@ -1,0 +1,440 @@
+//! Configuration: a TOML file, then `TALAKA_*` environment variables on top. Parsing and
+//! validation live here (pure); reading the file and the environment is the binary's job.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Secret;
+use crate::crypto::{KeyError, SecretKey};
+
+/// The documented default configuration, printed by `talaka config default`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file: {0}")]
+    Toml(String),
+    #[error("environment variable {name}: {reason}")]
+    Env { name: String, reason: String },
+    #[error("unknown environment variable {0}; see `talaka config default` for the supported ones")]
+    UnknownEnv(String),
+    #[error("{0}")]
+    Database(#[from] DatabaseUrlError),
+    #[error("security.secret_key: {0}")]
+    Key(#[from] KeyError),
+    #[error("server.public_url must start with http:// or https://")]
+    PublicUrl,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the SQLite database, blobs and backups.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`. Empty means `sqlite://DATA_DIR/talaka.db`.
+    pub database_url: Secret<String>,
+    pub server: ServerConfig,
+    pub security: SecurityConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    /// The address people use to reach Talaka. `https://` turns on `Secure` and `__Host-` cookies.
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    pub secret_key: Secret<String>,
+    pub session_idle_minutes: u64,
+    pub session_lifetime_hours: u64,
+    pub login_max_failures: u32,
+    pub login_window_minutes: u64,
+    pub invite_valid_hours: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer TOKEN`.
+    pub token: Secret<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    pub poll_interval_ms: u64,
+    pub lease_seconds: u64,
+    pub backoff_base_seconds: u64,
+    pub backoff_cap_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("talaka-data"),
+            database_url: Secret::default(),
+            server: ServerConfig::default(),
+            security: SecurityConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            jobs: JobsConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: Secret::default(),
+            session_idle_minutes: 30,
+            session_lifetime_hours: 12,
+            login_max_failures: 5,
+            login_window_minutes: 15,
+            invite_valid_hours: 72,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token: Secret::default(),
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            lease_seconds: 300,
+            backoff_base_seconds: 10,
+            backoff_cap_seconds: 3600,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))
+    }
+
+    /// Apply environment variables. Only `TALAKA_*` names and `DATABASE_URL` are read; an unknown
+    /// `TALAKA_*` name is refused, so a typo cannot silently leave a default in force.
+    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (k, v) in vars {
+            let (name, value) = (k.as_ref(), v.as_ref());
+            let bad = |reason: &str| ConfigError::Env {
+                name: name.to_owned(),
+                reason: reason.to_owned(),
+            };
+            let num = |v: &str| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad("expected a whole number"))
+            };
+            match name {
+                "DATABASE_URL" | "TALAKA_DATABASE_URL" => {
+                    self.database_url = Secret::new(value.to_owned())
+                }
+                "TALAKA_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "TALAKA_SECRET_KEY" => self.security.secret_key = Secret::new(value.to_owned()),
+                "TALAKA_BIND" => self.server.bind = value.to_owned(),
+                "TALAKA_PUBLIC_URL" => self.server.public_url = value.to_owned(),
+                "TALAKA_LOG_LEVEL" => self.log.level = value.to_owned(),
+                "TALAKA_LOG_FORMAT" => {
+                    self.log.format = match value {
+                        "json" => LogFormat::Json,
+                        "text" => LogFormat::Text,
+                        _ => return Err(bad("expected json or text")),
+                    }
+                }
+                "TALAKA_METRICS_TOKEN" => self.metrics.token = Secret::new(value.to_owned()),
+                "TALAKA_SESSION_IDLE_MINUTES" => self.security.session_idle_minutes = num(value)?,
+                "TALAKA_SESSION_LIFETIME_HOURS" => {
+                    self.security.session_lifetime_hours = num(value)?
+                }
+                // Read by the binary before the file is loaded.
+                "TALAKA_CONFIG" => {}
+                other if other.starts_with("TALAKA_") => {
+                    return Err(ConfigError::UnknownEnv(other.to_owned()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The database to use: `database_url`, or a SQLite file in the data folder.
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        let url = self.database_url.expose().trim();
+        if url.is_empty() {
+            return Ok(DatabaseUrl::Sqlite(self.data_dir.join("talaka.db")));
+        }
+        Ok(DatabaseUrl::parse(url)?)
+    }
+
+    /// The secret key, refused when missing, malformed or a known example.
+    pub fn secret_key(&self) -> Result<SecretKey, ConfigError> {
+        Ok(SecretKey::parse_hex(self.security.secret_key.expose())?)
+    }
+
+    /// Whether Talaka is reached over TLS (directly or behind a proxy): cookies get `Secure`
+    /// and the `__Host-` prefix.
+    pub fn is_https(&self) -> Result<bool, ConfigError> {
+        let u = self.server.public_url.trim();
+        if u.starts_with("https://") {
+            Ok(true)
+        } else if u.starts_with("http://") {
+            Ok(false)
+        } else {
+            Err(ConfigError::PublicUrl)
+        }
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.security.session_idle_minutes.max(1) * 60)
+    }
+
+    pub fn session_lifetime(&self) -> Duration {
+        Duration::from_secs(self.security.session_lifetime_hours.max(1) * 3600)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatabaseUrlError {
+    #[error("unsupported database URL scheme {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnknownScheme(String),
+    #[error("database URL has no scheme: use sqlite://PATH or postgres://USER@HOST/DB")]
+    NoScheme,
+    #[error("sqlite:// URL has no file path")]
+    EmptyPath,
+}
+
+/// Where the data lives. Anything but SQLite or PostgreSQL is refused, never guessed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(Secret<String>),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, DatabaseUrlError> {
+        let url = url.trim();
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Err(DatabaseUrlError::NoScheme);
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() {
+                    return Err(DatabaseUrlError::EmptyPath);
+                }
+                Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+            }
+            "postgres" | "postgresql" => Ok(DatabaseUrl::Postgres(Secret::new(url.to_owned()))),
+            // Only the scheme is echoed: the rest may hold a password.
+            other => Err(DatabaseUrlError::UnknownScheme(
+                other.chars().take(20).collect(),
+            )),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            DatabaseUrl::Sqlite(p) => Some(p),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
+    /// The URL with any password replaced by `***`, fit for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(url) => redact_url_password(url.expose()),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let tail = tail.split('?').next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => format!("{scheme}://{authority}{tail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_default_parses_and_matches_the_built_in_defaults() {
+        let c = Config::from_toml(DEFAULT_CONFIG_TOML).expect("default config parses");
+        let d = Config::default();
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.server.bind, d.server.bind);
+        assert_eq!(
+            c.security.session_idle_minutes,
+            d.security.session_idle_minutes
+        );
+        assert_eq!(c.security.login_max_failures, d.security.login_max_failures);
+        assert_eq!(c.jobs.lease_seconds, d.jobs.lease_seconds);
+        // The default has no key: a server started from it refuses to run.
+        assert!(matches!(
+            c.secret_key(),
+            Err(ConfigError::Key(KeyError::Missing))
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let e = Config::from_toml("[server]\nbnid = \"0.0.0.0:1\"\n").unwrap_err();
+        assert!(e.to_string().contains("bnid"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = Config::from_toml("data_dir = \"/srv/t\"\n").unwrap();
+        c.apply_env([
+            ("TALAKA_BIND", "0.0.0.0:9000"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+            ("PATH", "/bin"),
+        ])
+        .unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert!(matches!(c.database().unwrap(), DatabaseUrl::Postgres(_)));
+        assert!(c.apply_env([("TALAKA_BNID", "x")]).is_err());
+        assert!(
+            c.apply_env([("TALAKA_SESSION_IDLE_MINUTES", "ten")])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn database_defaults_to_sqlite_in_the_data_folder() {
+        let c = Config::from_toml("data_dir = \"/srv/t\"\n").unwrap();
+        assert_eq!(
+            c.database().unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/srv/t/talaka.db"))
+        );
+    }
+
+    #[test]
+    fn database_urls_are_parsed_or_refused() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/t.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/t.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://rel/t.db").unwrap(),
+            DatabaseUrl::Sqlite("rel/t.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        let e = DatabaseUrl::parse("mysql://root:hunter2@h/db").unwrap_err();
+        assert_eq!(e, DatabaseUrlError::UnknownScheme("mysql".into()));
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(!e.to_string().contains('\n'));
+        assert_eq!(
+            DatabaseUrl::parse("talaka.db").unwrap_err(),
+            DatabaseUrlError::NoScheme
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://").unwrap_err(),
+            DatabaseUrlError::EmptyPath
+        );
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let mut c = Config::default();
+        c.apply_env([
+            ("DATABASE_URL", "postgres://talaka:db-pass-marker@db/talaka"),
+            ("TALAKA_SECRET_KEY", "key-marker-0123"),
+            ("TALAKA_METRICS_TOKEN", "metrics-marker"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?} {:?}", c.database().unwrap());
+        for marker in ["db-pass-marker", "key-marker", "metrics-marker"] {
+            assert!(!shown.contains(marker), "{marker} leaked: {shown}");
+        }
+        assert_eq!(
+            c.database().unwrap().redacted(),
+            "postgres://talaka:***@db/talaka"
+        );
+    }
+}

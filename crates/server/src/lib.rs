@@ -1,0 +1,150 @@
+//! Talaka's web tier: server-rendered pages and the JSON API. The only crate that knows HTTP.
+//!
+//! [`app`] builds the whole `Router` (axum's `examples/testing` style, so tests can drive it with
+//! `oneshot`); [`serve`] runs it on a listener with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use talaka_core::Clock;
+use talaka_store::Store;
+
+mod account;
+mod admin;
+mod cookies;
+mod error;
+mod guard;
+mod handlers;
+pub mod i18n;
+pub mod jobs;
+mod metrics;
+pub mod routes;
+mod settings;
+pub mod static_files;
+pub mod telemetry;
+pub mod views;
+
+pub use error::AppError;
+pub use guard::Visitor;
+pub use jobs::register_jobs;
+pub use metrics::Metrics;
+pub use settings::{ServerSettings, origin_of};
+
+/// Largest request body accepted by default (forms, JSON). Upload routes set their own.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a handler needs. Cheap to clone; holds no per-process state that matters for
+/// correctness, so several instances can serve one PostgreSQL.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    settings: ServerSettings,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.0.store)
+            .field("settings", &self.0.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: ServerSettings, clock: Arc<dyn Clock>) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            settings,
+            clock,
+            metrics: Metrics::new(),
+        }))
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.0.store.clone()
+    }
+
+    pub fn settings(&self) -> &ServerSettings {
+        &self.0.settings
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.0.clock.clone()
+    }
+
+    pub fn now(&self) -> talaka_core::Timestamp {
+        self.0.clock.now()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+}
+
+/// The whole application. Every route here must have an entry in [`routes::ROUTES`].
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(handlers::home))
+        .route("/login", get(handlers::login_form).post(handlers::login))
+        .route("/logout", post(handlers::logout))
+        .route("/lang", post(handlers::set_lang))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/role", post(admin::set_role))
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
+        .route(
+            "/admin/invites",
+            get(admin::invites).post(admin::create_invite),
+        )
+        .route("/admin/invites/{id}/revoke", post(admin::revoke_invite))
+        .route("/admin/audit", get(admin::audit))
+        .route(
+            "/invite/{token}",
+            get(account::invite_form).post(account::redeem_invite),
+        )
+        .route("/api/v1/me", get(handlers::api_me))
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .route("/static/{name}", get(static_files::serve))
+        .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::outer,
+        ))
+        .with_state(state)
+}
+
+/// Serve `app(state)` on `listener` until `shutdown` completes, then finish in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,101 @@
+//! What the web tier needs from the configuration, validated once at start-up.
+
+use std::time::Duration;
+
+use talaka_core::Secret;
+use talaka_core::config::{Config, ConfigError};
+use talaka_core::crypto::SecretKey;
+
+/// Validated settings. Building them refuses a missing, malformed or example secret key, so a
+/// server cannot start without one.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub key: SecretKey,
+    /// Served over TLS (directly or by a proxy): cookies are `Secure` with the `__Host-` prefix.
+    pub https: bool,
+    /// `scheme://host[:port]` of `server.public_url`; a form posted from elsewhere is refused.
+    pub public_origin: String,
+    pub session_idle: Duration,
+    pub session_lifetime: Duration,
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    pub invite_valid: Duration,
+    pub metrics_enabled: bool,
+    pub metrics_token: Option<Secret<String>>,
+}
+
+impl ServerSettings {
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let key = config.secret_key()?;
+        let https = config.is_https()?;
+        let token = config.metrics.token.expose().trim().to_owned();
+        Ok(Self {
+            key,
+            https,
+            public_origin: origin_of(&config.server.public_url),
+            session_idle: config.session_idle(),
+            session_lifetime: config.session_lifetime(),
+            login_max_failures: config.security.login_max_failures.max(1),
+            login_window: Duration::from_secs(config.security.login_window_minutes.max(1) * 60),
+            invite_valid: Duration::from_secs(config.security.invite_valid_hours.max(1) * 3600),
+            metrics_enabled: config.metrics.enabled,
+            metrics_token: (!token.is_empty()).then(|| Secret::new(token)),
+        })
+    }
+
+    /// Settings for tests and the demo: a given key, plain HTTP at `origin`.
+    pub fn for_origin(key: SecretKey, origin: &str) -> Self {
+        let d = Config::default();
+        Self {
+            key,
+            https: origin.starts_with("https://"),
+            public_origin: origin_of(origin),
+            session_idle: d.session_idle(),
+            session_lifetime: d.session_lifetime(),
+            login_max_failures: d.security.login_max_failures,
+            login_window: Duration::from_secs(d.security.login_window_minutes * 60),
+            invite_valid: Duration::from_secs(d.security.invite_valid_hours * 3600),
+            metrics_enabled: true,
+            metrics_token: None,
+        }
+    }
+}
+
+/// `https://example.org/talaka/` → `https://example.org`.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        }
+        None => url.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("https://Example.org/talaka/"),
+            "https://example.org"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_key() {
+        assert!(ServerSettings::from_config(&Config::default()).is_err());
+        let mut c = Config::default();
+        c.apply_env([("TALAKA_SECRET_KEY", "0".repeat(64))])
+            .expect("env");
+        assert!(ServerSettings::from_config(&c).is_err());
+    }
+}

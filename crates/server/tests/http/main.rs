@@ -1,0 +1,7 @@
+//! The web tier driven over real HTTP: one integration-test binary.
+
+mod access;
+mod auth;
+mod logs;
+mod shell;
+mod support;

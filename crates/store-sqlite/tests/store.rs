@@ -1,0 +1,477 @@
+//! The shared store story on real SQLite files, plus what only SQLite has: the file's settings,
+//! the audit triggers, migration checksums, backups and their digest, and job claims from two
+//! handles on one file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use sqlx::{Connection, Row, SqliteConnection};
+use talaka_core::Timestamp;
+use talaka_core::audit::{Actor, AuditAction, NewAudit};
+use talaka_store::{JobStatus, NewJob, Store, StoreError, story};
+use talaka_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+const T: i64 = 1_700_000_000_000;
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp(ms)
+}
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("data").join("talaka.db")
+}
+
+/// A fresh, unmigrated store on a new file in a new temporary folder.
+async fn fresh() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&db_path(&dir)).await.expect("open store");
+    (dir, store)
+}
+
+async fn migrated() -> (TempDir, SqliteStore) {
+    let (dir, store) = fresh().await;
+    store.migrate().await.expect("migrate");
+    (dir, store)
+}
+
+/// A plain connection to the file, outside the store, as an attacker with SQL access would have.
+async fn raw(path: &Path) -> SqliteConnection {
+    let url = format!("sqlite://{}", path.display());
+    SqliteConnection::connect(&url)
+        .await
+        .expect("raw connection")
+}
+
+// ---- the shared story, one fresh file per part ----
+
+macro_rules! story_parts {
+    ($($part:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $part() {
+            let (_dir, store) = fresh().await;
+            story::$part(&store).await;
+        }
+    )*};
+}
+
+story_parts!(
+    migrations,
+    users,
+    sessions,
+    invites,
+    login_failures,
+    audit_log,
+    jobs,
+    jobs_claimed_once,
+    audit_log_is_append_only,
+);
+
+#[tokio::test]
+async fn whole_story_on_one_file() {
+    let (_dir, store) = fresh().await;
+    story::run_all(&store).await;
+    assert_eq!(
+        store.integrity_check().await.expect("integrity_check"),
+        "ok"
+    );
+}
+
+// ---- SQLite specifics ----
+
+#[tokio::test]
+async fn file_runs_in_wal_with_full_sync_and_foreign_keys() {
+    let (dir, store) = migrated().await;
+    let s = store.connection_settings().await.expect("settings");
+    assert_eq!(s.journal_mode, "wal");
+    assert_eq!(s.synchronous, 2, "synchronous must be FULL");
+    assert!(s.foreign_keys);
+    assert_eq!(s.busy_timeout_ms, 5000);
+    assert!(s.secure_delete);
+
+    // WAL is a property of the file, visible to any connection.
+    let mut conn = raw(&db_path(&dir)).await;
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma")
+        .get(0);
+    assert_eq!(mode, "wal");
+
+    // Foreign keys are enforced through the store: no session for a missing user.
+    let r = store
+        .create_session(
+            &talaka_store::NewSession {
+                token_fingerprint: "fk-test".into(),
+                user_id: talaka_core::user::UserId(424_242),
+                created_at: ts(T),
+                expires_at: ts(T + 1),
+            },
+            &NewAudit::new(ts(T), Actor::System, AuditAction::LoginSucceeded),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert!(store.list_audit(None, 10).await.expect("audit").is_empty());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn file_and_folder_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store) = migrated().await;
+    let path = db_path(&dir);
+    let file_mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(file_mode, 0o600, "database file mode {file_mode:o}");
+    let dir_mode = std::fs::metadata(path.parent().expect("parent"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "database folder mode {dir_mode:o}");
+}
+
+#[tokio::test]
+async fn audit_log_cannot_be_changed_or_deleted_with_sql() {
+    let (dir, store) = migrated().await;
+    store
+        .append_audit(
+            &NewAudit::new(ts(T), Actor::Cli, AuditAction::BackupWritten).detail("original"),
+        )
+        .await
+        .expect("append");
+    let mut conn = raw(&db_path(&dir)).await;
+
+    let update = sqlx::query("UPDATE audit_log SET detail = 'forged'")
+        .execute(&mut conn)
+        .await;
+    let err = update.expect_err("UPDATE on audit_log must fail");
+    assert!(
+        err.to_string().contains("audit_log is append-only"),
+        "{err}"
+    );
+
+    for sql in [
+        "DELETE FROM audit_log",
+        "DELETE FROM audit_log WHERE id = 1",
+    ] {
+        let err = sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect_err("DELETE must fail");
+        assert!(
+            err.to_string().contains("audit_log is append-only"),
+            "{sql}: {err}"
+        );
+    }
+    // Replacing a row is a delete plus an insert, and fires no delete trigger.
+    let err = sqlx::query(
+        "INSERT OR REPLACE INTO audit_log (id, at, actor_kind, action, detail) VALUES (1, 0, 'cli', 'x', 'forged')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("REPLACE on audit_log must fail");
+    assert!(
+        err.to_string().contains("audit_log is append-only"),
+        "{err}"
+    );
+    let err = sqlx::query("UPDATE OR REPLACE audit_log SET id = 2 WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .expect_err("UPDATE OR REPLACE must fail");
+    assert!(
+        err.to_string().contains("audit_log is append-only"),
+        "{err}"
+    );
+    let entries = store.list_audit(None, 10).await.expect("audit");
+    assert!(
+        entries.iter().any(|e| e.id == 1 && e.detail == "original"),
+        "audit row 1 was replaced: {entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn changed_migration_is_detected() {
+    let (dir, store) = migrated().await;
+    let mut conn = raw(&db_path(&dir)).await;
+    sqlx::query("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    let err = store
+        .migrate()
+        .await
+        .expect_err("a changed migration must be refused");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        msg.contains("0001_init"),
+        "the error must name the migration: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn database_from_a_newer_version_is_refused() {
+    let (dir, store) = migrated().await;
+    let mut conn = raw(&db_path(&dir)).await;
+    sqlx::query("INSERT INTO schema_migrations VALUES (9999, '9999_future', 'x', 0)")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    let err = store
+        .migrate()
+        .await
+        .expect_err("unknown migration must be refused");
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = SqliteStore::open(&db_path(&dir)).await.expect("open a");
+    let b = SqliteStore::open(&db_path(&dir)).await.expect("open b");
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let (ra, rb) = (ra.expect("migrate a"), rb.expect("migrate b"));
+    let mut all = ra.clone();
+    all.extend(rb.clone());
+    assert_eq!(all, vec!["0001_init".to_owned()], "a: {ra:?}, b: {rb:?}");
+}
+
+#[tokio::test]
+async fn backup_is_an_equal_copy_and_never_overwrites() {
+    let (dir, store) = fresh().await;
+    story::users(&store).await;
+    story::invites(&store).await;
+    story::jobs(&store).await;
+
+    let dest = dir.path().join("backup.db");
+    store.backup_to(&dest).await.expect("backup");
+    assert!(dest.is_file());
+
+    let copy = SqliteStore::open(&dest).await.expect("open backup");
+    assert!(
+        copy.migrate().await.expect("migrate backup").is_empty(),
+        "backup lacks migrations"
+    );
+    assert_eq!(copy.integrity_check().await.expect("integrity"), "ok");
+    let original = store.content_digest().await.expect("digest");
+    let copied = copy.content_digest().await.expect("digest copy");
+    assert_eq!(original, copied);
+    let tables: BTreeSet<&str> = original.iter().map(|d| d.table.as_str()).collect();
+    for t in [
+        "audit_log",
+        "invites",
+        "jobs",
+        "login_failures",
+        "schema_migrations",
+        "sessions",
+        "users",
+    ] {
+        assert!(tables.contains(t), "digest misses {t}");
+    }
+    assert!(!tables.iter().any(|t| t.starts_with("sqlite_")));
+    let users = original
+        .iter()
+        .find(|d| d.table == "users")
+        .expect("users digest");
+    assert!(users.rows >= 4);
+    assert_eq!(users.sha256.len(), 64);
+
+    // A change shows in the digest.
+    store
+        .append_audit(&NewAudit::new(
+            ts(T),
+            Actor::System,
+            AuditAction::BackupWritten,
+        ))
+        .await
+        .expect("append");
+    assert_ne!(store.content_digest().await.expect("digest"), copied);
+
+    // An existing destination is refused and left alone.
+    let before = std::fs::read(&dest).expect("read backup");
+    let err = store
+        .backup_to(&dest)
+        .await
+        .expect_err("existing destination must be refused");
+    assert!(err.to_string().contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&dest).expect("read backup"), before);
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").expect("touch");
+    assert!(
+        store.backup_to(&empty).await.is_err(),
+        "even an empty existing file is refused"
+    );
+}
+
+#[tokio::test]
+async fn digest_sees_the_difference_between_null_and_text() {
+    let (_dir, a) = migrated().await;
+    let dir_b = tempfile::tempdir().expect("temp dir");
+    let b = SqliteStore::open(&db_path(&dir_b)).await.expect("open b");
+    b.migrate().await.expect("migrate b");
+    for s in [&a, &b] {
+        // schema_migrations.applied_at differs between the two files; align it.
+        let mut conn = raw(s.path()).await;
+        sqlx::query("UPDATE schema_migrations SET applied_at = 0")
+            .execute(&mut conn)
+            .await
+            .expect("align");
+    }
+    assert_eq!(
+        a.content_digest().await.expect("a"),
+        b.content_digest().await.expect("b")
+    );
+    a.append_audit(&NewAudit::new(
+        ts(T),
+        Actor::Cli,
+        AuditAction::BackupWritten,
+    ))
+    .await
+    .expect("append");
+    b.append_audit(&NewAudit::new(ts(T), Actor::Cli, AuditAction::BackupWritten).target("NULL"))
+        .await
+        .expect("append");
+    assert_ne!(
+        a.content_digest().await.expect("a"),
+        b.content_digest().await.expect("b")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_handles_never_claim_the_same_job() {
+    let (dir, store) = migrated().await;
+    let mut ids = BTreeSet::new();
+    for n in 0..50 {
+        let id = store
+            .enqueue_job(&NewJob {
+                kind: "race".into(),
+                payload: format!("{{\"n\":{n}}}"),
+                run_at: ts(T + n),
+                max_attempts: 1,
+            })
+            .await
+            .expect("enqueue");
+        ids.insert(id);
+    }
+    let path = db_path(&dir);
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let handle = SqliteStore::open(&path).await.expect("second handle");
+        // Two claimers per handle, so that both the pool and the file lock are contended.
+        for _ in 0..2 {
+            let handle = handle.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(job) = handle
+                    .claim_job(ts(T + 1000), ts(T + 600_000))
+                    .await
+                    .expect("claim")
+                {
+                    assert_eq!(job.attempts, 1, "job {:?} claimed twice", job.id);
+                    mine.push(job.id);
+                    tokio::task::yield_now().await;
+                }
+                mine
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    let mut per_task = Vec::new();
+    for t in tasks {
+        let mine = t.await.expect("claimer task");
+        per_task.push(mine.len());
+        all.extend(mine);
+    }
+    let unique: BTreeSet<_> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a job was claimed twice");
+    assert_eq!(unique, ids, "not every job was claimed");
+    assert_eq!(per_task.iter().sum::<usize>(), 50);
+    let running = store
+        .job_counts()
+        .await
+        .expect("counts")
+        .into_iter()
+        .find(|(s, _)| *s == JobStatus::Running)
+        .map_or(0, |(_, n)| n);
+    assert_eq!(running, 50);
+}
+
+#[tokio::test]
+async fn long_job_errors_are_cut_to_1000_characters() {
+    let (_dir, store) = migrated().await;
+    let id = store
+        .enqueue_job(&NewJob {
+            kind: "k".into(),
+            payload: "{}".into(),
+            run_at: ts(T),
+            max_attempts: 3,
+        })
+        .await
+        .expect("enqueue");
+    let job = store
+        .claim_job(ts(T), ts(T + 1000))
+        .await
+        .expect("claim")
+        .expect("due");
+    let long = "ў".repeat(5000);
+    assert!(
+        store
+            .fail_job(id, job.attempts, &long, None)
+            .await
+            .expect("fail")
+    );
+    let stored = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(stored.last_error.expect("error").chars().count(), 1000);
+}
+
+#[tokio::test]
+async fn corrupt_role_is_reported_not_guessed() {
+    let (dir, store) = migrated().await;
+    let mut conn = raw(&db_path(&dir)).await;
+    // The CHECK constraint stops a bad role; bypass it the way a damaged file might.
+    sqlx::query("PRAGMA ignore_check_constraints = ON")
+        .execute(&mut conn)
+        .await
+        .expect("pragma");
+    sqlx::query("INSERT INTO users (username, role, password_hash, created_at) VALUES ('mallory', 'root', 'x', 0)")
+        .execute(&mut conn)
+        .await
+        .expect("insert bad role");
+    let err = store
+        .list_users()
+        .await
+        .expect_err("unknown role must not parse");
+    assert!(
+        matches!(err, StoreError::Corrupt { table: "users", .. }),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("mallory"),
+        "the error must not carry the name: {err}"
+    );
+}
+
+#[tokio::test]
+async fn role_check_constraint_holds() {
+    let (dir, _store) = migrated().await;
+    let mut conn = raw(&db_path(&dir)).await;
+    let r = sqlx::query("INSERT INTO users (username, role, password_hash, created_at) VALUES ('eve', 'root', 'x', 0)")
+        .execute(&mut conn)
+        .await;
+    assert!(
+        r.is_err(),
+        "a role outside the six must be refused by the schema"
+    );
+}
+
+#[tokio::test]
+async fn integrity_check_says_ok_and_debug_shows_no_secrets() {
+    let (_dir, store) = migrated().await;
+    assert_eq!(
+        store.integrity_check().await.expect("integrity_check"),
+        "ok"
+    );
+    let shown = format!("{store:?}");
+    assert!(shown.contains("SqliteStore"), "{shown}");
+    assert!(!shown.to_lowercase().contains("password"), "{shown}");
+}

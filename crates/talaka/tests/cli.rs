@@ -1,0 +1,648 @@
+//! The `talaka` binary, run as a user would: a temporary data folder, configuration through the
+//! environment, output and exit status checked. Every wait is bounded; children are killed
+//! when a test fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use talaka_core::config::{Config, DEFAULT_CONFIG_TOML};
+use talaka_core::crypto::{SecretKey, verify_password};
+use talaka_core::user::{Role, Username};
+use talaka_store::Store;
+use talaka_store_sqlite::SqliteStore;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A temporary installation: a data folder and a valid key, passed through the environment.
+struct Install {
+    dir: tempfile::TempDir,
+    key: String,
+}
+
+impl Install {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("talaka-cli-test-").tempdir().expect("temp dir");
+        let key = SecretKey::generate().expect("random key").to_hex().expose().clone();
+        Self { dir, key }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.data_dir().join("talaka.db")
+    }
+
+    /// `talaka ARGS` with a clean environment: nothing inherited that Talaka reads, the data
+    /// folder and key of this installation, text logs.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_talaka"));
+        c.args(args);
+        for (name, _) in std::env::vars_os() {
+            let n = name.to_string_lossy();
+            if n.starts_with("TALAKA_") || n == "DATABASE_URL" {
+                c.env_remove(&name);
+            }
+        }
+        c.env("TALAKA_DATA_DIR", self.data_dir())
+            .env("TALAKA_SECRET_KEY", &self.key)
+            .env("TALAKA_LOG_FORMAT", "text")
+            .env("TALAKA_LOG_LEVEL", "warn")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        run(self.cmd(args))
+    }
+
+    /// Run and insist on success.
+    fn ok(&self, args: &[&str]) -> Out {
+        let out = self.run(args);
+        assert!(out.status.success(), "talaka {args:?} failed: {out:?}");
+        out
+    }
+}
+
+#[derive(Debug)]
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    /// A failure reported the way every failure must be: non-zero, one `error:` line.
+    fn one_error_line(&self) -> &str {
+        assert!(!self.status.success(), "expected failure: {self:?}");
+        assert_eq!(self.status.code(), Some(1), "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "exactly one line on stderr: {self:?}");
+        assert!(lines[0].starts_with("error: "), "{self:?}");
+        lines[0]
+    }
+}
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child still owned")
+    }
+
+    fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child().try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        None
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn collect(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+fn run(mut cmd: Command) -> Out {
+    let mut guard = ChildGuard(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn talaka")));
+    let stdout = collect(guard.child().stdout.take().expect("stdout"));
+    let stderr = collect(guard.child().stderr.take().expect("stderr"));
+    let status = guard
+        .wait_timeout(COMMAND_TIMEOUT)
+        .unwrap_or_else(|| panic!("talaka did not finish within {COMMAND_TIMEOUT:?}: {cmd:?}"));
+    Out {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// A long-running `talaka serve`/`demo`, its stdout as lines and its stderr collected.
+struct Server {
+    guard: ChildGuard,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Self {
+        let mut guard =
+            ChildGuard(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn talaka")));
+        let (tx, lines) = mpsc::channel();
+        let stdout = guard.child().stdout.take().expect("stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = guard.child().stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self { guard, lines, seen: Vec::new(), stderr }
+    }
+
+    /// Read stdout until a line starts with `prefix`; returns the rest of that line.
+    fn wait_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + SERVER_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if let Some(rest) = line.trim_start().strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(_) => panic!(
+                    "no line starting with {prefix:?} within {SERVER_TIMEOUT:?}; stdout so far: {:?}; stderr: {}",
+                    self.seen,
+                    self.stderr.lock().expect("stderr lock")
+                ),
+            }
+        }
+    }
+
+    fn listening_addr(&mut self) -> SocketAddr {
+        let url = self.wait_line("Talaka is listening on ");
+        url.strip_prefix("http://").expect("http URL").parse().expect("socket address")
+    }
+
+    /// SIGTERM, then the exit status within a few seconds.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = self.guard.child().id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(killed.success());
+        self.guard
+            .wait_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM; stderr: {}", self.stderr.lock().expect("lock")))
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: the status code, the headers and the body.
+fn http(addr: SocketAddr, request: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_write_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    (code, head.to_owned(), body.to_owned())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+async fn open_store(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("open SQLite store")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_unknown_database_scheme_is_refused_in_one_line_without_the_password() {
+    let install = Install::new();
+    for args in [&["migrate"][..], &["serve"], &["user", "list"], &["backup", "b.db"], &["config", "check"]] {
+        let mut cmd = install.cmd(args);
+        cmd.env("DATABASE_URL", "mysql://root:pw@h/db");
+        if args == ["serve"] {
+            // The scheme is refused before the key is even looked at.
+            cmd.env_remove("TALAKA_SECRET_KEY");
+        }
+        let out = run(cmd);
+        let line = out.one_error_line();
+        assert!(line.contains("mysql"), "{args:?}: {line}");
+        assert!(!line.contains("pw"), "{args:?} leaked the password: {line}");
+        assert!(!out.stdout.contains("pw"), "{args:?}: {out:?}");
+    }
+    assert!(!install.data_dir().exists(), "nothing may happen before the URL is checked");
+}
+
+#[test]
+fn config_default_prints_the_documented_default() {
+    let out = Install::new().ok(&["config", "default"]);
+    assert_eq!(out.stdout, DEFAULT_CONFIG_TOML);
+    let parsed = Config::from_toml(&out.stdout).expect("the printed default parses");
+    let default = Config::default();
+    assert_eq!(parsed.server.bind, default.server.bind);
+    assert_eq!(parsed.data_dir, default.data_dir);
+}
+
+#[test]
+fn config_gen_key_prints_fresh_valid_keys() {
+    let install = Install::new();
+    let a = install.ok(&["config", "gen-key"]).stdout;
+    let b = install.ok(&["config", "gen-key"]).stdout;
+    SecretKey::parse_hex(a.trim()).expect("a usable key");
+    assert_eq!(a.trim().len(), 64);
+    assert_ne!(a, b, "every key is new");
+}
+
+#[test]
+fn an_unknown_talaka_variable_is_refused() {
+    let install = Install::new();
+    for args in [&["config", "check"][..], &["migrate"]] {
+        let mut cmd = install.cmd(args);
+        cmd.env("TALAKA_FOO", "1");
+        let out = run(cmd);
+        assert!(out.one_error_line().contains("TALAKA_FOO"), "{out:?}");
+    }
+}
+
+#[test]
+fn a_config_file_is_read_and_checked() {
+    let install = Install::new();
+    let file = install.dir.path().join("talaka.toml");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9999\"\npublic_url = \"https://talaka.example\"\n")
+        .expect("write config");
+    let mut cmd = install.cmd(&["config", "check"]);
+    cmd.arg("--config").arg(&file).env("DATABASE_URL", "postgres://talaka:secretpw@db/talaka");
+    let out = run(cmd);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("127.0.0.1:9999"), "{}", out.stdout);
+    assert!(out.stdout.contains("postgres://talaka:***@db/talaka"), "{}", out.stdout);
+    assert!(!out.stdout.contains("secretpw"), "{}", out.stdout);
+    assert!(!out.stdout.contains(&install.key), "the key is never printed");
+
+    // A typo in the file is named; a missing file is reported, not replaced by defaults.
+    std::fs::write(&file, "[server]\nbnid = \"x\"\n").expect("write config");
+    let out = install.run(&["--config", file.to_str().expect("utf-8 path"), "config", "check"]);
+    assert!(out.one_error_line().contains("bnid"), "{out:?}");
+    let mut cmd = install.cmd(&["config", "check"]);
+    cmd.env("TALAKA_CONFIG", install.dir.path().join("missing.toml"));
+    assert!(run(cmd).one_error_line().contains("missing.toml"));
+
+    let mut cmd = install.cmd(&["config", "check"]);
+    cmd.env("TALAKA_PUBLIC_URL", "talaka.example");
+    assert!(run(cmd).one_error_line().contains("public_url"));
+}
+
+#[test]
+fn serve_refuses_a_missing_malformed_or_weak_key() {
+    let install = Install::new();
+    let zero = "0".repeat(64);
+    for key in [None, Some(""), Some(zero.as_str()), Some("not-hex")] {
+        let mut cmd = install.cmd(&["serve"]);
+        cmd.env("TALAKA_BIND", "127.0.0.1:0");
+        match key {
+            None => cmd.env_remove("TALAKA_SECRET_KEY"),
+            Some(k) => cmd.env("TALAKA_SECRET_KEY", k),
+        };
+        let out = run(cmd);
+        assert!(out.one_error_line().contains("talaka config gen-key"), "{key:?}: {out:?}");
+        assert!(!out.stderr.contains(&zero), "the key is not echoed");
+    }
+    assert!(!install.db_path().exists(), "the key is checked before the database is opened");
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    let out = Install::new().run(&["user", "add", "anna"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn migrate_applies_once_then_reports_up_to_date() {
+    let install = Install::new();
+    let first = install.ok(&["migrate"]);
+    assert!(!first.stdout.contains("up to date"), "{}", first.stdout);
+    assert!(install.db_path().is_file());
+    let second = install.ok(&["migrate"]);
+    assert_eq!(second.stdout.trim(), "Database is up to date.");
+}
+
+fn one_time_password(out: &Out) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("One-time password:"))
+        .unwrap_or_else(|| panic!("no one-time password in {:?}", out.stdout))
+        .trim()
+        .to_owned()
+}
+
+/// `user list` as rows of cells, header dropped.
+fn list_rows(install: &Install) -> Vec<Vec<String>> {
+    let out = install.ok(&["user", "list"]);
+    let mut lines = out.stdout.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(header, ["ID", "NAME", "ROLE", "STATUS", "CREATED"]);
+    lines.map(|l| l.split_whitespace().map(str::to_owned).collect()).collect()
+}
+
+#[test]
+fn users_are_managed_from_the_console() {
+    let install = Install::new();
+
+    let out = install.run(&["user", "list"]);
+    assert!(out.one_error_line().contains("talaka migrate"), "listing needs an existing database");
+
+    let admin = install.ok(&["user", "add", "Admin", "--role", "admin"]);
+    let password = one_time_password(&admin);
+    assert!(admin.stdout.contains("must choose a new password"), "{}", admin.stdout);
+    install.ok(&["user", "add", "anna", "--role", "observer"]);
+
+    // The printed password is the account's, and must be changed at first sign-in.
+    let (stored, audit) = block_on(async {
+        let store = open_store(&install.db_path()).await;
+        let user = store
+            .user_by_username(&Username::parse("admin").expect("name"))
+            .await
+            .expect("lookup")
+            .expect("admin exists");
+        (user, store.list_audit(None, 100).await.expect("audit"))
+    });
+    assert!(verify_password(stored.password_hash.expose(), &password));
+    assert!(stored.must_change_password);
+    assert_eq!(stored.role, Role::Admin);
+    assert!(!admin.stderr.contains(&password) && !admin.stdout.contains("$argon2"));
+    assert_eq!(audit.iter().filter(|a| a.action == "user.created").count(), 2);
+
+    let rows = list_rows(&install);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][1..4], ["admin", "admin", "active"]);
+    assert_eq!(rows[1][1..4], ["anna", "observer", "active"]);
+    assert_eq!(rows[1][4].len(), "2025-01-01".len());
+
+    // Validation messages come from the domain types; duplicates are named.
+    let dup = install.run(&["user", "add", "ANNA", "--role", "analyst"]);
+    assert!(dup.one_error_line().contains("already exists"), "{dup:?}");
+    let bad_role = install.run(&["user", "add", "boris", "--role", "root"]);
+    assert!(bad_role.one_error_line().contains("unknown role"), "{bad_role:?}");
+    let bad_name = install.run(&["user", "add", "b", "--role", "analyst"]);
+    assert!(bad_name.one_error_line().contains("at least 3 characters"), "{bad_name:?}");
+    let nobody = install.run(&["user", "disable", "nobody"]);
+    assert!(nobody.one_error_line().contains("no user named nobody"), "{nobody:?}");
+
+    // The last active admin can be neither demoted nor disabled.
+    let demote = install.run(&["user", "set-role", "admin", "analyst"]);
+    assert!(demote.one_error_line().contains("last active admin"), "{demote:?}");
+    let disable = install.run(&["user", "disable", "admin"]);
+    assert!(disable.one_error_line().contains("last active admin"), "{disable:?}");
+
+    install.ok(&["user", "set-role", "anna", "analyst"]);
+    install.ok(&["user", "disable", "anna"]);
+    let rows = list_rows(&install);
+    assert_eq!(rows[1][1..4], ["anna", "analyst", "disabled"]);
+    install.ok(&["user", "enable", "anna"]);
+    assert_eq!(list_rows(&install)[1][1..4], ["anna", "analyst", "active"]);
+
+    // With a second admin, the first may step down.
+    install.ok(&["user", "set-role", "anna", "admin"]);
+    install.ok(&["user", "set-role", "admin", "observer"]);
+    assert_eq!(list_rows(&install)[0][1..4], ["admin", "observer", "active"]);
+
+    // Every change left its audit entry, made at the console, naming the account by id.
+    let audit = block_on(async { open_store(&install.db_path()).await.list_audit(None, 100).await.expect("audit") });
+    let anna_target = format!("user:{}", rows[1][0]);
+    let role_changes: Vec<_> = audit.iter().filter(|a| a.action == "user.role_changed").collect();
+    assert_eq!(role_changes.len(), 3);
+    assert!(role_changes.iter().all(|a| a.actor == talaka_core::audit::Actor::Cli));
+    assert!(
+        role_changes.iter().any(|a| a.target.as_deref() == Some(anna_target.as_str())
+            && a.detail.contains("observer → analyst")),
+        "{role_changes:?}"
+    );
+    for action in ["user.disabled", "user.enabled"] {
+        let entry = audit.iter().find(|a| a.action == action).unwrap_or_else(|| panic!("no {action}"));
+        assert_eq!(entry.target.as_deref(), Some(anna_target.as_str()));
+    }
+}
+
+#[test]
+fn backup_writes_a_verified_copy_that_restores() {
+    let install = Install::new();
+    install.ok(&["user", "add", "admin", "--role", "admin"]);
+    install.ok(&["user", "add", "anna", "--role", "lawyer"]);
+    install.ok(&["user", "disable", "anna"]);
+    let before = install.ok(&["user", "list"]).stdout;
+
+    let file = install.dir.path().join("backup.db");
+    let out = install.ok(&["backup", file.to_str().expect("utf-8 path")]);
+    assert!(out.stdout.contains("verified"), "{}", out.stdout);
+    assert!(out.stdout.contains("Backup written to"), "{}", out.stdout);
+    assert!(file.is_file());
+
+    // Never over an existing file.
+    let again = install.run(&["backup", file.to_str().expect("utf-8 path")]);
+    assert!(again.one_error_line().contains("already exists"), "{again:?}");
+
+    // The copy holds the same content as the database (the source has one more audit entry,
+    // the backup's own, written after the copy).
+    block_on(async {
+        let copy = open_store(&file).await;
+        let source = open_store(&install.db_path()).await;
+        let (c, s) = (copy.content_digest().await.expect("digest"), source.content_digest().await.expect("digest"));
+        assert_eq!(c.len(), s.len());
+        for (c, s) in c.iter().zip(&s) {
+            assert_eq!(c.table, s.table);
+            if c.table.contains("audit") {
+                assert_eq!(c.rows + 1, s.rows, "{}", c.table);
+            } else {
+                assert_eq!(c, s);
+            }
+        }
+        let audit = source.list_audit(None, 1).await.expect("audit");
+        assert_eq!(audit[0].action, "backup.written");
+        assert_eq!(copy.list_users().await.expect("users").len(), 2);
+    });
+
+    // The restore drill: the backup put in place of the database serves the same accounts.
+    let restored = Install::new();
+    std::fs::create_dir_all(restored.data_dir()).expect("data dir");
+    std::fs::copy(&file, restored.db_path()).expect("restore copy");
+    assert_eq!(restored.ok(&["user", "list"]).stdout, before);
+}
+
+#[test]
+fn backup_without_a_database_is_refused() {
+    let install = Install::new();
+    let out = install.run(&["backup", "copy.db"]);
+    assert!(out.one_error_line().contains("no database"), "{out:?}");
+    assert!(!install.dir.path().join("copy.db").exists());
+}
+
+#[test]
+fn serve_answers_and_stops_gracefully_on_sigterm() {
+    let install = Install::new();
+    let mut cmd = install.cmd(&["serve"]);
+    cmd.env("TALAKA_BIND", "127.0.0.1:0");
+    let mut server = Server::start(cmd);
+    let addr = server.listening_addr();
+    assert_ne!(addr.port(), 0, "the real bound port is shown");
+
+    let (code, _, _) = get(addr, "/healthz");
+    assert_eq!(code, 200);
+    assert!(install.db_path().is_file(), "serve created and migrated the database");
+
+    let status = server.terminate();
+    assert!(status.success(), "graceful exit: {status:?}; stderr: {}", server.stderr.lock().expect("lock"));
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "the port is closed");
+}
+
+#[test]
+fn demo_starts_with_an_admin_and_a_one_time_password() {
+    let install = Install::new();
+    let demo_dir = install.dir.path().join("demo");
+    let mut cmd = install.cmd(&["demo", "--data-dir", demo_dir.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"]);
+    // The demo ignores the configured key and database: it makes its own.
+    cmd.env_remove("TALAKA_SECRET_KEY").env("DATABASE_URL", "postgres://nobody@192.0.2.1/none");
+    let mut server = Server::start(cmd);
+    let password = server.wait_line("password:");
+    let addr = server.listening_addr();
+    assert!(server.seen.iter().any(|l| l.contains(&demo_dir.display().to_string())), "{:?}", server.seen);
+
+    let (code, _, _) = get(addr, "/healthz");
+    assert_eq!(code, 200);
+
+    let admin = block_on(async {
+        open_store(&demo_dir.join("talaka.db"))
+            .await
+            .user_by_username(&Username::parse("admin").expect("name"))
+            .await
+            .expect("lookup")
+            .expect("the demo's admin")
+    });
+    assert!(verify_password(admin.password_hash.expose(), &password));
+    assert!(admin.must_change_password);
+    assert_eq!(admin.role, Role::Admin);
+
+    demo_login(addr, &password);
+
+    assert!(server.terminate().success());
+
+    // The same folder is not reused: the demo always starts from scratch.
+    let out = install.run(&["demo", "--data-dir", demo_dir.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"]);
+    assert!(out.one_error_line().contains("already holds"), "{out:?}");
+}
+
+/// Sign in with the one-time password through the real login form: the pre-session cookie and
+/// CSRF token from `GET /login`, then `POST /login` from the demo's own origin.
+fn demo_login(addr: SocketAddr, password: &str) {
+    let (code, head, body) = get(addr, "/login");
+    assert_eq!(code, 200, "{head}");
+    let cookies: Vec<String> = head
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie").then(|| value.trim().split(';').next().unwrap_or("").to_owned())
+        })
+        .collect();
+    let csrf = body
+        .split("name=\"csrf\"")
+        .nth(1)
+        .and_then(|rest| rest.split("value=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field in the login form: {body}"));
+    let form = format!("csrf={csrf}&username=admin&password={password}");
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        cookies.join("; "),
+        form.len()
+    );
+    let (code, head, body) = http(addr, &request);
+    assert!(
+        (300..400).contains(&code),
+        "signing in with the one-time password redirects: {code}\n{head}\n{body}"
+    );
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    // The one-time password must be replaced before anything else.
+    assert_eq!(header("location").as_deref(), Some("/account/password"), "{head}");
+    assert!(header("set-cookie").is_some(), "a session cookie is set: {head}");
+}
+
+/// The same commands on PostgreSQL, in a fresh schema of the test server (`TEST_DATABASE_URL`;
+/// skipped without it outside CI).
+#[test]
+fn postgres_is_chosen_by_its_url_and_serves() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let Some(db) = runtime.block_on(talaka_store_postgres::testing::TestDb::new()) else { return };
+    let base = std::env::var(talaka_store_postgres::testing::TEST_DATABASE_URL).expect("set when TestDb exists");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{}", db.schema());
+
+    let install = Install::new();
+    let with_pg = |args: &[&str]| {
+        let mut cmd = install.cmd(args);
+        cmd.env("DATABASE_URL", &url);
+        cmd
+    };
+    let first = run(with_pg(&["migrate"]));
+    assert!(first.status.success() && !first.stdout.contains("up to date"), "{first:?}");
+    let again = run(with_pg(&["migrate"]));
+    assert_eq!(again.stdout.trim(), "Database is up to date.", "{again:?}");
+    let added = run(with_pg(&["user", "add", "anna", "--role", "admin"]));
+    assert!(added.status.success(), "{added:?}");
+    let list = run(with_pg(&["user", "list"]));
+    assert!(list.stdout.lines().any(|l| l.contains("anna") && l.contains("admin")), "{list:?}");
+    assert!(!install.db_path().exists(), "no SQLite file when PostgreSQL is configured");
+
+    // Backups of PostgreSQL are pg_dump's job; the file is not created.
+    let backup = run(with_pg(&["backup", "pg.db"]));
+    assert!(backup.one_error_line().contains("pg_dump"), "{backup:?}");
+    assert!(!install.dir.path().join("pg.db").exists());
+
+    let mut cmd = with_pg(&["serve"]);
+    cmd.env("TALAKA_BIND", "127.0.0.1:0");
+    let mut server = Server::start(cmd);
+    let addr = server.listening_addr();
+    assert_eq!(get(addr, "/healthz").0, 200);
+    assert!(server.terminate().success());
+
+    runtime.block_on(db.cleanup());
+}
