@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod config;
 pub mod crypto;
+pub mod csv;
 pub mod jobs;
 pub mod secret;
 pub mod time;

@@ -34,6 +34,12 @@ impl<T> From<T> for Secret<T> {
     }
 }
 
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,11 +50,5 @@ mod tests {
         let shown = format!("{s:?} {:#?}", Some(&s));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(s.expose(), "hunter2-very-secret");
-    }
-}
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(Secret)
     }
 }

@@ -248,22 +248,22 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             cookie_value(&cookies::set(Cookie::Session, None, https)),
         );
     }
-    if res.status().is_client_error() || res.status().is_server_error() {
-        if res.extensions().get::<Rendered>().is_none() {
-            let key = res
-                .extensions()
-                .get::<ErrorKey>()
-                .map_or_else(|| message_key(res.status()), |k| k.0);
-            let headers = res.headers().clone();
-            let mut page = error_response(&ctx.0, res.status(), key, api);
-            if let Some(allow) = headers.get(header::ALLOW) {
-                page.headers_mut().insert(header::ALLOW, allow.clone());
-            }
-            for c in headers.get_all(header::SET_COOKIE) {
-                page.headers_mut().append(header::SET_COOKIE, c.clone());
-            }
-            res = page;
+    if (res.status().is_client_error() || res.status().is_server_error())
+        && res.extensions().get::<Rendered>().is_none()
+    {
+        let key = res
+            .extensions()
+            .get::<ErrorKey>()
+            .map_or_else(|| message_key(res.status()), |k| k.0);
+        let headers = res.headers().clone();
+        let mut page = error_response(&ctx.0, res.status(), key, api);
+        if let Some(allow) = headers.get(header::ALLOW) {
+            page.headers_mut().insert(header::ALLOW, allow.clone());
         }
+        for c in headers.get_all(header::SET_COOKIE) {
+            page.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        res = page;
     }
     finish(res, &ctx, spec)
 }
@@ -393,10 +393,11 @@ async fn resolve_session(
 /// A state-changing request must come from our own pages: `Sec-Fetch-Site` (when sent) must not
 /// say cross-site, and `Origin` (when sent) must be ours.
 fn origin_ok(headers: &HeaderMap, state: &AppState) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if site != "same-origin" && site != "none" {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && site != "same-origin"
+        && site != "none"
+    {
+        return false;
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;

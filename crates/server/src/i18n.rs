@@ -114,13 +114,7 @@ impl Lang {
         if let Some(text) = self.own(key) {
             return text;
         }
-        if let Some(text) = Lang::En.own(key) {
-            return text;
-        }
-        match Lang::En.table().get_key_value(key) {
-            Some((k, _)) => k.as_str(),
-            None => leak_key(key),
-        }
+        Lang::En.own(key).unwrap_or_else(|| leak_key(key))
     }
 
     /// The text for `key` from this language's own file, with no fallback.

@@ -623,11 +623,7 @@ fn the_signed_in_frame_shows_only_what_the_role_may_use() {
     assert!(out.contains("Уваход"));
     // The current page is marked, and the language switch returns here, escaped.
     assert!(admin.contains(r#"<a href="/admin/users" aria-current="page">"#));
-    assert!(
-        admin.contains(r#"name="back" value="/admin/users?x=1&#38;y=&#60;2&#62;""#)
-            || admin.contains(r#"name="back" value="/admin/users?x=1&amp;y=&lt;2&gt;""#),
-        "{admin}"
-    );
+    assert!(admin.contains(r#"name="back" value="/admin/users?x=1&#38;y=&#60;2&#62;">"#));
     assert!(admin.contains(r#"value="en" lang="en" aria-current="true""#));
 }
 
@@ -641,10 +637,7 @@ fn user_data_is_escaped() {
     .render()
     .expect("renders");
     assert!(!html.contains("<script>alert(1)</script>"));
-    assert!(
-        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
-            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
-    );
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
 
     let audit = AuditPage {
         chrome: chrome(Lang::En, true),

@@ -8,7 +8,10 @@ use crate::support::*;
 
 #[tokio::test]
 async fn login_and_logout() {
-    let app = spawn_app().await;
+    login_and_logout_on(spawn_app().await).await;
+}
+
+pub async fn login_and_logout_on(app: TestApp) {
     app.add_user("anna", Role::Coordinator).await;
     let c = app.client();
 
@@ -151,7 +154,10 @@ async fn wrong_password_and_unknown_user_look_the_same() {
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_even_with_the_right_password() {
-    let app = spawn_app().await;
+    repeated_failures_are_throttled_even_with_the_right_password_on(spawn_app().await).await;
+}
+
+pub async fn repeated_failures_are_throttled_even_with_the_right_password_on(app: TestApp) {
     app.add_user("anna", Role::Observer).await;
     let c = app.client();
     for _ in 0..5 {
@@ -408,7 +414,10 @@ async fn a_one_time_password_must_be_replaced_before_anything_else() {
 
 #[tokio::test]
 async fn invites_onboard_staff_once() {
-    let app = spawn_app().await;
+    invites_onboard_staff_once_on(spawn_app().await).await;
+}
+
+pub async fn invites_onboard_staff_once_on(app: TestApp) {
     let admin = app.signed_in("root", Role::Admin).await;
     let res = admin
         .post_form("/admin/invites", &[("role", "moderator")])
@@ -462,7 +471,10 @@ async fn invites_onboard_staff_once() {
 
 #[tokio::test]
 async fn admins_change_roles_and_disable_accounts_with_an_audit_trail() {
-    let app = spawn_app().await;
+    admins_change_roles_and_disable_accounts_with_an_audit_trail_on(spawn_app().await).await;
+}
+
+pub async fn admins_change_roles_and_disable_accounts_with_an_audit_trail_on(app: TestApp) {
     let admin = app.signed_in("root", Role::Admin).await;
     let victim = app.signed_in("vera", Role::Observer).await;
     let vera = app
@@ -528,4 +540,21 @@ async fn admins_change_roles_and_disable_accounts_with_an_audit_trail() {
     assert!(html.contains("user.role_changed"), "{html}");
     assert!(html.contains("user.disabled"));
     assert!(html.contains("observer → analyst"));
+}
+
+#[tokio::test]
+async fn housekeeping_removes_expired_sessions_and_old_failures() {
+    let app = spawn_app().await;
+    let c = app.signed_in("anna", Role::Analyst).await;
+    app.client().login("anna", "wrong wrong wrong").await;
+    app.clock.advance(Duration::from_secs(13 * 3600));
+    let (sessions, failures) = talaka_server::jobs::housekeeping(&app.state, app.clock_now())
+        .await
+        .expect("housekeeping");
+    assert_eq!(
+        (sessions, failures),
+        (1, 2),
+        "one session; the failure was counted per name and per address"
+    );
+    assert_eq!(c.get("/").await.status(), 303);
 }

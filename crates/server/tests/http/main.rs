@@ -3,5 +3,6 @@
 mod access;
 mod auth;
 mod logs;
+mod postgres;
 mod shell;
 mod support;

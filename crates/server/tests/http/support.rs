@@ -58,6 +58,7 @@ pub struct TestApp {
     pub base: String,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -116,6 +117,7 @@ pub async fn spawn_app_on(
         base,
         clock,
         store,
+        state,
         shutdown: Some(tx),
         _dir: None,
     }
