@@ -6,3 +6,4 @@ mod logs;
 mod postgres;
 mod shell;
 mod support;
+mod views;
