@@ -20,12 +20,15 @@ pub fn load(path: Option<&Path>) -> Result<Loaded> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read config file {}", p.display()))?;
-            Config::from_toml(&text).with_context(|| format!("in {}", p.display()))?
+            Config::from_toml(&text).with_context(|| format!("{} is not valid", p.display()))?
         }
         None => Config::default(),
     };
     config.apply_env(env_vars(std::env::vars_os())?)?;
-    Ok(Loaded { config, source: path.map(Path::to_path_buf) })
+    Ok(Loaded {
+        config,
+        source: path.map(Path::to_path_buf),
+    })
 }
 
 /// The environment as strings. Variables Talaka reads must be valid UTF-8; others that are not
@@ -52,7 +55,10 @@ mod tests {
     #[test]
     fn non_utf8_values_are_refused_only_for_our_variables() {
         let bad = OsString::from_vec(vec![0xff, 0xfe]);
-        let theirs = vec![(OsString::from("LS_COLORS"), bad.clone()), (OsString::from("HOME"), "/h".into())];
+        let theirs = vec![
+            (OsString::from("LS_COLORS"), bad.clone()),
+            (OsString::from("HOME"), "/h".into()),
+        ];
         let vars = env_vars(theirs.into_iter()).expect("foreign variables are skipped");
         assert_eq!(vars, vec![("HOME".to_owned(), "/h".to_owned())]);
         let ours = vec![(OsString::from("TALAKA_BIND"), bad)];

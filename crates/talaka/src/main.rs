@@ -41,7 +41,11 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -52,7 +56,10 @@ mod tests {
     fn error_chains_become_one_line_without_repeats() {
         let inner = std::io::Error::other("disk full\nretry later");
         let e = anyhow::Error::new(inner).context("cannot write the backup");
-        assert_eq!(one_line(&chain(&e)), "cannot write the backup: disk full retry later");
+        assert_eq!(
+            one_line(&chain(&e)),
+            "cannot write the backup: disk full retry later"
+        );
         let key = talaka_core::config::ConfigError::Key(talaka_core::crypto::KeyError::Missing);
         let shown = chain(&anyhow::Error::new(key));
         assert_eq!(shown.matches("generate one").count(), 1, "{shown}");

@@ -28,8 +28,15 @@ struct Install {
 
 impl Install {
     fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("talaka-cli-test-").tempdir().expect("temp dir");
-        let key = SecretKey::generate().expect("random key").to_hex().expose().clone();
+        let dir = tempfile::Builder::new()
+            .prefix("talaka-cli-test-")
+            .tempdir()
+            .expect("temp dir");
+        let key = SecretKey::generate()
+            .expect("random key")
+            .to_hex()
+            .expose()
+            .clone();
         Self { dir, key }
     }
 
@@ -130,7 +137,12 @@ fn collect(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
 }
 
 fn run(mut cmd: Command) -> Out {
-    let mut guard = ChildGuard(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn talaka")));
+    let mut guard = ChildGuard(Some(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn talaka"),
+    ));
     let stdout = collect(guard.child().stdout.take().expect("stdout"));
     let stderr = collect(guard.child().stderr.take().expect("stderr"));
     let status = guard
@@ -153,8 +165,12 @@ struct Server {
 
 impl Server {
     fn start(mut cmd: Command) -> Self {
-        let mut guard =
-            ChildGuard(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn talaka")));
+        let mut guard = ChildGuard(Some(
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn talaka"),
+        ));
         let (tx, lines) = mpsc::channel();
         let stdout = guard.child().stdout.take().expect("stdout");
         thread::spawn(move || {
@@ -174,10 +190,17 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .expect("stderr lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Self { guard, lines, seen: Vec::new(), stderr }
+        Self {
+            guard,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
     }
 
     /// Read stdout until a line starts with `prefix`; returns the rest of that line.
@@ -203,25 +226,38 @@ impl Server {
 
     fn listening_addr(&mut self) -> SocketAddr {
         let url = self.wait_line("Talaka is listening on ");
-        url.strip_prefix("http://").expect("http URL").parse().expect("socket address")
+        url.strip_prefix("http://")
+            .expect("http URL")
+            .parse()
+            .expect("socket address")
     }
 
     /// SIGTERM, then the exit status within a few seconds.
     fn terminate(&mut self) -> ExitStatus {
         let pid = self.guard.child().id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
         assert!(killed.success());
         self.guard
             .wait_timeout(Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("no exit within 15 s of SIGTERM; stderr: {}", self.stderr.lock().expect("lock")))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no exit within 15 s of SIGTERM; stderr: {}",
+                    self.stderr.lock().expect("lock")
+                )
+            })
     }
 }
 
 /// A minimal HTTP/1.1 exchange: the status code, the headers and the body.
 fn http(addr: SocketAddr, request: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    s.set_write_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.write_all(request.as_bytes()).expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
@@ -236,11 +272,18 @@ fn http(addr: SocketAddr, request: &str) -> (u16, String, String) {
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    http(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 async fn open_store(path: &Path) -> SqliteStore {
@@ -252,7 +295,13 @@ async fn open_store(path: &Path) -> SqliteStore {
 #[test]
 fn an_unknown_database_scheme_is_refused_in_one_line_without_the_password() {
     let install = Install::new();
-    for args in [&["migrate"][..], &["serve"], &["user", "list"], &["backup", "b.db"], &["config", "check"]] {
+    for args in [
+        &["migrate"][..],
+        &["serve"],
+        &["user", "list"],
+        &["backup", "b.db"],
+        &["config", "check"],
+    ] {
         let mut cmd = install.cmd(args);
         cmd.env("DATABASE_URL", "mysql://root:pw@h/db");
         if args == ["serve"] {
@@ -265,7 +314,10 @@ fn an_unknown_database_scheme_is_refused_in_one_line_without_the_password() {
         assert!(!line.contains("pw"), "{args:?} leaked the password: {line}");
         assert!(!out.stdout.contains("pw"), "{args:?}: {out:?}");
     }
-    assert!(!install.data_dir().exists(), "nothing may happen before the URL is checked");
+    assert!(
+        !install.data_dir().exists(),
+        "nothing may happen before the URL is checked"
+    );
 }
 
 #[test]
@@ -303,20 +355,37 @@ fn an_unknown_talaka_variable_is_refused() {
 fn a_config_file_is_read_and_checked() {
     let install = Install::new();
     let file = install.dir.path().join("talaka.toml");
-    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9999\"\npublic_url = \"https://talaka.example\"\n")
-        .expect("write config");
+    std::fs::write(
+        &file,
+        "[server]\nbind = \"127.0.0.1:9999\"\npublic_url = \"https://talaka.example\"\n",
+    )
+    .expect("write config");
     let mut cmd = install.cmd(&["config", "check"]);
-    cmd.arg("--config").arg(&file).env("DATABASE_URL", "postgres://talaka:secretpw@db/talaka");
+    cmd.arg("--config")
+        .arg(&file)
+        .env("DATABASE_URL", "postgres://talaka:secretpw@db/talaka");
     let out = run(cmd);
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("127.0.0.1:9999"), "{}", out.stdout);
-    assert!(out.stdout.contains("postgres://talaka:***@db/talaka"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("postgres://talaka:***@db/talaka"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("secretpw"), "{}", out.stdout);
-    assert!(!out.stdout.contains(&install.key), "the key is never printed");
+    assert!(
+        !out.stdout.contains(&install.key),
+        "the key is never printed"
+    );
 
     // A typo in the file is named; a missing file is reported, not replaced by defaults.
     std::fs::write(&file, "[server]\nbnid = \"x\"\n").expect("write config");
-    let out = install.run(&["--config", file.to_str().expect("utf-8 path"), "config", "check"]);
+    let out = install.run(&[
+        "--config",
+        file.to_str().expect("utf-8 path"),
+        "config",
+        "check",
+    ]);
     assert!(out.one_error_line().contains("bnid"), "{out:?}");
     let mut cmd = install.cmd(&["config", "check"]);
     cmd.env("TALAKA_CONFIG", install.dir.path().join("missing.toml"));
@@ -339,10 +408,16 @@ fn serve_refuses_a_missing_malformed_or_weak_key() {
             Some(k) => cmd.env("TALAKA_SECRET_KEY", k),
         };
         let out = run(cmd);
-        assert!(out.one_error_line().contains("talaka config gen-key"), "{key:?}: {out:?}");
+        assert!(
+            out.one_error_line().contains("talaka config gen-key"),
+            "{key:?}: {out:?}"
+        );
         assert!(!out.stderr.contains(&zero), "the key is not echoed");
     }
-    assert!(!install.db_path().exists(), "the key is checked before the database is opened");
+    assert!(
+        !install.db_path().exists(),
+        "the key is checked before the database is opened"
+    );
 }
 
 #[test]
@@ -376,19 +451,34 @@ fn list_rows(install: &Install) -> Vec<Vec<String>> {
     let mut lines = out.stdout.lines();
     let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
     assert_eq!(header, ["ID", "NAME", "ROLE", "STATUS", "CREATED"]);
-    lines.map(|l| l.split_whitespace().map(str::to_owned).collect()).collect()
+    lines
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
 }
 
 #[test]
 fn users_are_managed_from_the_console() {
     let install = Install::new();
 
+    let bad = install.run(&["user", "add", "no spaces", "--role", "admin"]);
+    assert!(bad.one_error_line().contains("only the letters"), "{bad:?}");
+    assert!(
+        !install.db_path().exists(),
+        "bad input is refused before the database is touched"
+    );
     let out = install.run(&["user", "list"]);
-    assert!(out.one_error_line().contains("talaka migrate"), "listing needs an existing database");
+    assert!(
+        out.one_error_line().contains("talaka migrate"),
+        "listing needs an existing database"
+    );
 
     let admin = install.ok(&["user", "add", "Admin", "--role", "admin"]);
     let password = one_time_password(&admin);
-    assert!(admin.stdout.contains("must choose a new password"), "{}", admin.stdout);
+    assert!(
+        admin.stdout.contains("must choose a new password"),
+        "{}",
+        admin.stdout
+    );
     install.ok(&["user", "add", "anna", "--role", "observer"]);
 
     // The printed password is the account's, and must be changed at first sign-in.
@@ -405,7 +495,10 @@ fn users_are_managed_from_the_console() {
     assert!(stored.must_change_password);
     assert_eq!(stored.role, Role::Admin);
     assert!(!admin.stderr.contains(&password) && !admin.stdout.contains("$argon2"));
-    assert_eq!(audit.iter().filter(|a| a.action == "user.created").count(), 2);
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "user.created").count(),
+        2
+    );
 
     let rows = list_rows(&install);
     assert_eq!(rows.len(), 2);
@@ -417,17 +510,32 @@ fn users_are_managed_from_the_console() {
     let dup = install.run(&["user", "add", "ANNA", "--role", "analyst"]);
     assert!(dup.one_error_line().contains("already exists"), "{dup:?}");
     let bad_role = install.run(&["user", "add", "boris", "--role", "root"]);
-    assert!(bad_role.one_error_line().contains("unknown role"), "{bad_role:?}");
+    assert!(
+        bad_role.one_error_line().contains("unknown role"),
+        "{bad_role:?}"
+    );
     let bad_name = install.run(&["user", "add", "b", "--role", "analyst"]);
-    assert!(bad_name.one_error_line().contains("at least 3 characters"), "{bad_name:?}");
+    assert!(
+        bad_name.one_error_line().contains("at least 3 characters"),
+        "{bad_name:?}"
+    );
     let nobody = install.run(&["user", "disable", "nobody"]);
-    assert!(nobody.one_error_line().contains("no user named nobody"), "{nobody:?}");
+    assert!(
+        nobody.one_error_line().contains("no user named nobody"),
+        "{nobody:?}"
+    );
 
     // The last active admin can be neither demoted nor disabled.
     let demote = install.run(&["user", "set-role", "admin", "analyst"]);
-    assert!(demote.one_error_line().contains("last active admin"), "{demote:?}");
+    assert!(
+        demote.one_error_line().contains("last active admin"),
+        "{demote:?}"
+    );
     let disable = install.run(&["user", "disable", "admin"]);
-    assert!(disable.one_error_line().contains("last active admin"), "{disable:?}");
+    assert!(
+        disable.one_error_line().contains("last active admin"),
+        "{disable:?}"
+    );
 
     install.ok(&["user", "set-role", "anna", "analyst"]);
     install.ok(&["user", "disable", "anna"]);
@@ -439,21 +547,42 @@ fn users_are_managed_from_the_console() {
     // With a second admin, the first may step down.
     install.ok(&["user", "set-role", "anna", "admin"]);
     install.ok(&["user", "set-role", "admin", "observer"]);
-    assert_eq!(list_rows(&install)[0][1..4], ["admin", "observer", "active"]);
+    assert_eq!(
+        list_rows(&install)[0][1..4],
+        ["admin", "observer", "active"]
+    );
 
     // Every change left its audit entry, made at the console, naming the account by id.
-    let audit = block_on(async { open_store(&install.db_path()).await.list_audit(None, 100).await.expect("audit") });
+    let audit = block_on(async {
+        open_store(&install.db_path())
+            .await
+            .list_audit(None, 100)
+            .await
+            .expect("audit")
+    });
     let anna_target = format!("user:{}", rows[1][0]);
-    let role_changes: Vec<_> = audit.iter().filter(|a| a.action == "user.role_changed").collect();
+    let role_changes: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "user.role_changed")
+        .collect();
     assert_eq!(role_changes.len(), 3);
-    assert!(role_changes.iter().all(|a| a.actor == talaka_core::audit::Actor::Cli));
     assert!(
-        role_changes.iter().any(|a| a.target.as_deref() == Some(anna_target.as_str())
-            && a.detail.contains("observer → analyst")),
+        role_changes
+            .iter()
+            .all(|a| a.actor == talaka_core::audit::Actor::Cli)
+    );
+    assert!(
+        role_changes
+            .iter()
+            .any(|a| a.target.as_deref() == Some(anna_target.as_str())
+                && a.detail.contains("observer → analyst")),
         "{role_changes:?}"
     );
     for action in ["user.disabled", "user.enabled"] {
-        let entry = audit.iter().find(|a| a.action == action).unwrap_or_else(|| panic!("no {action}"));
+        let entry = audit
+            .iter()
+            .find(|a| a.action == action)
+            .unwrap_or_else(|| panic!("no {action}"));
         assert_eq!(entry.target.as_deref(), Some(anna_target.as_str()));
     }
 }
@@ -474,14 +603,20 @@ fn backup_writes_a_verified_copy_that_restores() {
 
     // Never over an existing file.
     let again = install.run(&["backup", file.to_str().expect("utf-8 path")]);
-    assert!(again.one_error_line().contains("already exists"), "{again:?}");
+    assert!(
+        again.one_error_line().contains("already exists"),
+        "{again:?}"
+    );
 
     // The copy holds the same content as the database (the source has one more audit entry,
     // the backup's own, written after the copy).
     block_on(async {
         let copy = open_store(&file).await;
         let source = open_store(&install.db_path()).await;
-        let (c, s) = (copy.content_digest().await.expect("digest"), source.content_digest().await.expect("digest"));
+        let (c, s) = (
+            copy.content_digest().await.expect("digest"),
+            source.content_digest().await.expect("digest"),
+        );
         assert_eq!(c.len(), s.len());
         for (c, s) in c.iter().zip(&s) {
             assert_eq!(c.table, s.table);
@@ -522,24 +657,44 @@ fn serve_answers_and_stops_gracefully_on_sigterm() {
 
     let (code, _, _) = get(addr, "/healthz");
     assert_eq!(code, 200);
-    assert!(install.db_path().is_file(), "serve created and migrated the database");
+    assert!(
+        install.db_path().is_file(),
+        "serve created and migrated the database"
+    );
 
     let status = server.terminate();
-    assert!(status.success(), "graceful exit: {status:?}; stderr: {}", server.stderr.lock().expect("lock"));
-    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "the port is closed");
+    assert!(
+        status.success(),
+        "graceful exit: {status:?}; stderr: {}",
+        server.stderr.lock().expect("lock")
+    );
 }
 
 #[test]
 fn demo_starts_with_an_admin_and_a_one_time_password() {
     let install = Install::new();
     let demo_dir = install.dir.path().join("demo");
-    let mut cmd = install.cmd(&["demo", "--data-dir", demo_dir.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"]);
+    let mut cmd = install.cmd(&[
+        "demo",
+        "--data-dir",
+        demo_dir.to_str().expect("utf-8"),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
     // The demo ignores the configured key and database: it makes its own.
-    cmd.env_remove("TALAKA_SECRET_KEY").env("DATABASE_URL", "postgres://nobody@192.0.2.1/none");
+    cmd.env_remove("TALAKA_SECRET_KEY")
+        .env("DATABASE_URL", "postgres://nobody@192.0.2.1/none");
     let mut server = Server::start(cmd);
     let password = server.wait_line("password:");
     let addr = server.listening_addr();
-    assert!(server.seen.iter().any(|l| l.contains(&demo_dir.display().to_string())), "{:?}", server.seen);
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|l| l.contains(&demo_dir.display().to_string())),
+        "{:?}",
+        server.seen
+    );
 
     let (code, _, _) = get(addr, "/healthz");
     assert_eq!(code, 200);
@@ -561,7 +716,13 @@ fn demo_starts_with_an_admin_and_a_one_time_password() {
     assert!(server.terminate().success());
 
     // The same folder is not reused: the demo always starts from scratch.
-    let out = install.run(&["demo", "--data-dir", demo_dir.to_str().expect("utf-8"), "--bind", "127.0.0.1:0"]);
+    let out = install.run(&[
+        "demo",
+        "--data-dir",
+        demo_dir.to_str().expect("utf-8"),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
     assert!(out.one_error_line().contains("already holds"), "{out:?}");
 }
 
@@ -574,7 +735,8 @@ fn demo_login(addr: SocketAddr, password: &str) {
         .lines()
         .filter_map(|l| {
             let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("set-cookie").then(|| value.trim().split(';').next().unwrap_or("").to_owned())
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim().split(';').next().unwrap_or("").to_owned())
         })
         .collect();
     let csrf = body
@@ -602,17 +764,30 @@ fn demo_login(addr: SocketAddr, password: &str) {
             .map(|(_, v)| v.trim().to_owned())
     };
     // The one-time password must be replaced before anything else.
-    assert_eq!(header("location").as_deref(), Some("/account/password"), "{head}");
-    assert!(header("set-cookie").is_some(), "a session cookie is set: {head}");
+    assert_eq!(
+        header("location").as_deref(),
+        Some("/account/password"),
+        "{head}"
+    );
+    assert!(
+        header("set-cookie").is_some(),
+        "a session cookie is set: {head}"
+    );
 }
 
 /// The same commands on PostgreSQL, in a fresh schema of the test server (`TEST_DATABASE_URL`;
 /// skipped without it outside CI).
 #[test]
 fn postgres_is_chosen_by_its_url_and_serves() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let Some(db) = runtime.block_on(talaka_store_postgres::testing::TestDb::new()) else { return };
-    let base = std::env::var(talaka_store_postgres::testing::TEST_DATABASE_URL).expect("set when TestDb exists");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(db) = runtime.block_on(talaka_store_postgres::testing::TestDb::new()) else {
+        return;
+    };
+    let base = std::env::var(talaka_store_postgres::testing::TEST_DATABASE_URL)
+        .expect("set when TestDb exists");
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{}", db.schema());
 
@@ -623,14 +798,25 @@ fn postgres_is_chosen_by_its_url_and_serves() {
         cmd
     };
     let first = run(with_pg(&["migrate"]));
-    assert!(first.status.success() && !first.stdout.contains("up to date"), "{first:?}");
+    assert!(
+        first.status.success() && !first.stdout.contains("up to date"),
+        "{first:?}"
+    );
     let again = run(with_pg(&["migrate"]));
     assert_eq!(again.stdout.trim(), "Database is up to date.", "{again:?}");
     let added = run(with_pg(&["user", "add", "anna", "--role", "admin"]));
     assert!(added.status.success(), "{added:?}");
     let list = run(with_pg(&["user", "list"]));
-    assert!(list.stdout.lines().any(|l| l.contains("anna") && l.contains("admin")), "{list:?}");
-    assert!(!install.db_path().exists(), "no SQLite file when PostgreSQL is configured");
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("anna") && l.contains("admin")),
+        "{list:?}"
+    );
+    assert!(
+        !install.db_path().exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
 
     // Backups of PostgreSQL are pg_dump's job; the file is not created.
     let backup = run(with_pg(&["backup", "pg.db"]));

@@ -168,9 +168,13 @@ async fn oversized_forms_are_refused() {
 async fn database_failures_show_a_generic_message_and_healthz_says_so() {
     let dir = tempfile::tempdir().expect("dir");
     let sqlite = std::sync::Arc::new(
-        talaka_store_sqlite::SqliteStore::open(&dir.path().join("t.db")).await.expect("open"),
+        talaka_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open"),
     );
-    talaka_store::Store::migrate(sqlite.as_ref()).await.expect("migrate");
+    talaka_store::Store::migrate(sqlite.as_ref())
+        .await
+        .expect("migrate");
     let app = spawn_app_on(sqlite.clone(), |_| {}).await;
     let c = app.signed_in("anna", Role::Admin).await;
     assert_eq!(c.get("/healthz").await.status(), 200);
@@ -184,5 +188,8 @@ async fn database_failures_show_a_generic_message_and_healthz_says_so() {
         assert!(!body.contains(detail), "the page shows {detail:?}");
     }
     assert_eq!(c.get("/healthz").await.status(), 503);
-    assert!(logs_text().contains("session lookup failed"), "the detail goes to the log");
+    assert!(
+        logs_text().contains("session lookup failed"),
+        "the detail goes to the log"
+    );
 }

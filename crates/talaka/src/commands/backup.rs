@@ -27,24 +27,39 @@ pub async fn run(config: &Config, file: &Path) -> Result<()> {
     db::require_sqlite_file(&source_path)?;
     let source = db::open_sqlite(&source_path).await?;
 
-    let before = source.content_digest().await.context("cannot read the database")?;
+    let before = source
+        .content_digest()
+        .await
+        .context("cannot read the database")?;
     source
         .backup_to(file)
         .await
         .with_context(|| format!("cannot write the backup to {}", file.display()))?;
 
     let copy = db::open_sqlite(file).await?;
-    let integrity = copy.integrity_check().await.context("cannot check the backup")?;
+    let integrity = copy
+        .integrity_check()
+        .await
+        .context("cannot check the backup")?;
     if integrity != "ok" {
-        bail!("the backup at {} failed its integrity check: {integrity}", file.display());
+        bail!(
+            "the backup at {} failed its integrity check: {integrity}",
+            file.display()
+        );
     }
-    let written = copy.content_digest().await.context("cannot read the backup")?;
+    let written = copy
+        .content_digest()
+        .await
+        .context("cannot read the backup")?;
     copy.close().await;
 
     let tables = written.len();
     let rows: u64 = written.iter().map(|t| t.rows).sum();
     if written == before {
-        println!("Backup written to {} and verified: {tables} tables, {rows} rows.", file.display());
+        println!(
+            "Backup written to {} and verified: {tables} tables, {rows} rows.",
+            file.display()
+        );
     } else {
         println!(
             "Backup written to {} and checked: {tables} tables, {rows} rows. The database changed while it was \
@@ -55,6 +70,9 @@ pub async fn run(config: &Config, file: &Path) -> Result<()> {
 
     let audit = NewAudit::new(SystemClock.now(), Actor::Cli, AuditAction::BackupWritten)
         .detail(format!("verified copy of {tables} tables, {rows} rows"));
-    source.append_audit(&audit).await.context("the backup is written, but its audit entry is not")?;
+    source
+        .append_audit(&audit)
+        .await
+        .context("the backup is written, but its audit entry is not")?;
     Ok(())
 }

@@ -11,7 +11,11 @@ pub async fn run(config: &Config) -> Result<()> {
     if applied.is_empty() {
         println!("Database is up to date.");
     } else {
-        println!("Applied {} migration(s) to {}:", applied.len(), url.redacted());
+        println!(
+            "Applied {} migration(s) to {}:",
+            applied.len(),
+            url.redacted()
+        );
         for name in applied {
             println!("  {name}");
         }

@@ -36,7 +36,9 @@ pub async fn serve(config: Config) -> Result<()> {
     let (store, applied) = db::open_migrated(&url).await?;
     tracing::info!(backend = ?store.backend(), migrations_applied = applied.len(), "database ready");
     let listener = bind(&config.server.bind).await?;
-    let addr = listener.local_addr().context("cannot read the listening address")?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     announce(addr)?;
     run(&config, settings, store, listener, signals).await
 }
@@ -52,7 +54,9 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
 
     let signals = Signals::install()?;
     let listener = bind(&args.bind).await?;
-    let addr = listener.local_addr().context("cannot read the listening address")?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     config.server.bind = addr.to_string();
     config.server.public_url = format!("http://{}", browsable(addr));
     let settings = ServerSettings::from_config(&config)?;
@@ -65,11 +69,18 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "Talaka demo")?;
-    writeln!(out, "  data folder:  {} (delete it when you are done)", data_dir.display())?;
+    writeln!(
+        out,
+        "  data folder:  {} (delete it when you are done)",
+        data_dir.display()
+    )?;
     writeln!(out, "  open:         {}", config.server.public_url)?;
     writeln!(out, "  sign in as:   admin")?;
     writeln!(out, "  password:     {}", password.expose())?;
-    writeln!(out, "  The password is shown only this once; you will choose a new one at first sign-in.")?;
+    writeln!(
+        out,
+        "  The password is shown only this once; you will choose a new one at first sign-in."
+    )?;
     out.flush()?;
     drop(out);
     drop(password);
@@ -124,7 +135,9 @@ fn init_logging(config: &Config) -> Result<()> {
 }
 
 async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 fn announce(addr: SocketAddr) -> Result<()> {
@@ -169,7 +182,12 @@ async fn run(
     let state = AppState::new(store.clone(), settings, clock.clone());
     let mut registry = Registry::new();
     talaka_server::register_jobs(&mut registry, &state);
-    let worker = Worker::new(store, Arc::new(registry), clock, WorkerSettings::from_config(&config.jobs));
+    let worker = Worker::new(
+        store,
+        Arc::new(registry),
+        clock,
+        WorkerSettings::from_config(&config.jobs),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
@@ -199,7 +217,10 @@ async fn run(
     // Whatever ended the server, stop the worker too.
     let _ = stop_tx.send(true);
     if tokio::time::timeout(GRACE, worker).await.is_err() {
-        tracing::warn!(grace_seconds = GRACE.as_secs(), "the job worker did not stop in time");
+        tracing::warn!(
+            grace_seconds = GRACE.as_secs(),
+            "the job worker did not stop in time"
+        );
     }
     served
         .map_err(|e| anyhow!("the server task failed: {e}"))?

@@ -23,6 +23,17 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<()> {
         print!("{}", user_table(&users));
         return Ok(());
     }
+    // Refuse bad input before touching the database.
+    match &cmd {
+        UserCommand::Add { name, role } | UserCommand::SetRole { name, role } => {
+            Username::parse(name)?;
+            Role::parse(role)?;
+        }
+        UserCommand::Disable { name } | UserCommand::Enable { name } => {
+            Username::parse(name)?;
+        }
+        UserCommand::List => {}
+    }
     // Changes bring the schema up to date first, so `user add` works on a fresh install.
     let (store, _) = db::open_migrated(&url).await?;
     change(store.as_ref(), &clock, cmd).await
@@ -47,7 +58,10 @@ async fn change(store: &dyn Store, clock: &dyn Clock, cmd: UserCommand) -> Resul
             let role = Role::parse(&role)?;
             let user = find(store, &name).await?;
             if user.role == role {
-                println!("{} already has the role {role}; nothing changed.", user.username);
+                println!(
+                    "{} already has the role {role}; nothing changed.",
+                    user.username
+                );
                 return Ok(());
             }
             if user.role == Role::Admin && !user.disabled {
@@ -56,8 +70,14 @@ async fn change(store: &dyn Store, clock: &dyn Clock, cmd: UserCommand) -> Resul
             let audit = NewAudit::new(clock.now(), Actor::Cli, AuditAction::RoleChanged)
                 .target(format!("user:{}", user.id))
                 .detail(format!("{} → {}", user.role, role));
-            store.set_role(user.id, role, &audit).await.context("cannot change the role")?;
-            println!("{}: role changed from {} to {role}.", user.username, user.role);
+            store
+                .set_role(user.id, role, &audit)
+                .await
+                .context("cannot change the role")?;
+            println!(
+                "{}: role changed from {} to {role}.",
+                user.username, user.role
+            );
             Ok(())
         }
         UserCommand::Disable { name } => {
@@ -72,7 +92,10 @@ async fn change(store: &dyn Store, clock: &dyn Clock, cmd: UserCommand) -> Resul
             let audit = NewAudit::new(clock.now(), Actor::Cli, AuditAction::UserDisabled)
                 .target(format!("user:{}", user.id))
                 .detail("disabled at the console; sessions ended");
-            store.set_disabled(user.id, true, &audit).await.context("cannot disable the account")?;
+            store
+                .set_disabled(user.id, true, &audit)
+                .await
+                .context("cannot disable the account")?;
             println!("{} is disabled and signed out everywhere.", user.username);
             Ok(())
         }
@@ -85,7 +108,10 @@ async fn change(store: &dyn Store, clock: &dyn Clock, cmd: UserCommand) -> Resul
             let audit = NewAudit::new(clock.now(), Actor::Cli, AuditAction::UserEnabled)
                 .target(format!("user:{}", user.id))
                 .detail("enabled at the console");
-            store.set_disabled(user.id, false, &audit).await.context("cannot enable the account")?;
+            store
+                .set_disabled(user.id, false, &audit)
+                .await
+                .context("cannot enable the account")?;
             println!("{} is active again.", user.username);
             Ok(())
         }
@@ -101,7 +127,8 @@ pub async fn add_user(
     role: Role,
 ) -> Result<(User, Secret<String>)> {
     let password = one_time_password().context("cannot make a one-time password")?;
-    let hash = hash_password(&NewPassword::parse(password.expose())?).context("cannot hash the password")?;
+    let hash = hash_password(&NewPassword::parse(password.expose())?)
+        .context("cannot hash the password")?;
     let now = clock.now();
     let new = NewUser {
         username: username.clone(),
@@ -132,7 +159,10 @@ async fn find(store: &dyn Store, name: &str) -> Result<User> {
 }
 
 async fn refuse_if_last_admin(store: &dyn Store, verb: &str) -> Result<()> {
-    let admins = store.count_active_admins().await.context("cannot count admins")?;
+    let admins = store
+        .count_active_admins()
+        .await
+        .context("cannot count admins")?;
     if admins <= 1 {
         bail!("refusing to {verb} the last active admin; make another account admin first");
     }
@@ -205,7 +235,10 @@ mod tests {
 
     #[test]
     fn the_user_table_is_aligned() {
-        let t = user_table(&[user(1, "admin", Role::Admin, false), user(12, "observer-anna", Role::Observer, true)]);
+        let t = user_table(&[
+            user(1, "admin", Role::Admin, false),
+            user(12, "observer-anna", Role::Observer, true),
+        ]);
         let expected = "\
 ID  NAME           ROLE      STATUS    CREATED
 1   admin          admin     active    2020-08-09
