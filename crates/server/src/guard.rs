@@ -275,8 +275,14 @@ fn finish(
     ctx: &(Visitor, Option<String>),
     spec: Option<&'static routes::RouteSpec>,
 ) -> Response {
-    if let Some(pre) = &ctx.1 {
-        // A visitor without a session gets a pre-session cookie anchoring their CSRF token.
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if let Some(pre) = ctx.1.as_ref().filter(|_| is_page) {
+        // A visitor without a session gets a pre-session cookie anchoring the CSRF token in the
+        // page's forms. Health checks, metrics and static files need none.
         res.headers_mut()
             .append(header::SET_COOKIE, cookie_value(pre));
     }

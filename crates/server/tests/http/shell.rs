@@ -193,3 +193,16 @@ async fn database_failures_show_a_generic_message_and_healthz_says_so() {
         "the detail goes to the log"
     );
 }
+
+#[tokio::test]
+async fn only_pages_hand_out_a_pre_session_cookie() {
+    let app = spawn_app().await;
+    let c = app.client();
+    for path in ["/healthz", "/metrics", "/static/talaka.css"] {
+        assert!(
+            c.get(path).await.headers().get("set-cookie").is_none(),
+            "{path}"
+        );
+    }
+    assert!(c.get("/login").await.headers().get("set-cookie").is_some());
+}
