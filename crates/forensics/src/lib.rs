@@ -10,9 +10,16 @@
 //! V = registered voters, G = ballots issued, R = ballots cast (valid + invalid),
 //! L = votes for the leader; turnout t = G/V, leader share s = L/R.
 
+pub mod analysis;
+pub mod digits;
+pub mod distributions;
 pub mod election;
+pub mod integer;
+pub mod klimek;
 pub mod reading;
 pub mod rng;
+pub mod shpilkin;
+pub mod sobyanin;
 pub mod special;
 
 pub use election::{Election, ElectionBuilder, ElectionError, Station};

@@ -36,6 +36,48 @@ pub enum Command {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,
     },
+    /// Election forensics on polling-station results: every classic test, as JSON and as a
+    /// self-contained HTML report. A statistical anomaly is not proof of fraud.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["json", "html"])))]
+pub struct AnalyzeArgs {
+    /// Results, one row per polling station: the Russian CEC/Shpilkin CSV (`.csv` or `.csv.zip`)
+    /// or Talaka's generic CSV (crates/import/FORMAT.md).
+    pub file: PathBuf,
+    /// The option to examine (incumbent, ruling party, "yes"): its exact name ignoring case, or
+    /// a part that matches one option, e.g. `Путин`. Required for CEC files; in the generic
+    /// format the first option is the default.
+    #[arg(long, value_name = "NAME")]
+    pub leader: Option<String>,
+    /// The file's format; `auto` decides by the header.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// Monte Carlo replicates for the integer-percentage test (0: only the exact computation).
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub mc: u32,
+    /// Seed for every random draw: the same file and seed give the same results.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Skip the Klimek et al. fraud-model fit (the slowest part).
+    #[arg(long)]
+    pub no_klimek: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "OUT.json")]
+    pub json: Option<PathBuf>,
+    /// Write the report as one self-contained HTML file.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Cec,
+    Generic,
 }
 
 #[derive(Debug, clap::Args)]

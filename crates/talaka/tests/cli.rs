@@ -832,3 +832,211 @@ fn postgres_is_chosen_by_its_url_and_serves() {
 
     runtime.block_on(db.cleanup());
 }
+
+mod analyze {
+    //! `talaka analyze`: a generic CSV written here, the JSON contract, and the errors.
+
+    use super::*;
+
+    /// `n` stations in the generic format, deterministic, with plausible figures.
+    fn generic_csv(n: u64) -> String {
+        let mut s = String::from(
+            "station,region,registered,ballots_issued,ballots_cast,option:Leader,option:Other\n",
+        );
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for i in 0..n {
+            let v = 300 + next(2000);
+            let g = v * (40 + next(45)) / 100;
+            let r = g - next(3).min(g);
+            let invalid = next(10).min(r);
+            let l = (r - invalid) * (40 + next(40)) / 100;
+            let o = r - invalid - l;
+            let region = ["North", "South", "East"][(i % 3) as usize];
+            s.push_str(&format!("{i},{region},{v},{g},{r},{l},{o}\n"));
+        }
+        s
+    }
+
+    fn totals(csv: &str) -> (u64, u64, u64) {
+        let (mut v, mut g, mut n) = (0, 0, 0);
+        for line in csv.lines().skip(1) {
+            let f: Vec<u64> = line
+                .split(',')
+                .skip(2)
+                .map(|x| x.parse().expect("number"))
+                .collect();
+            v += f[0];
+            g += f[1];
+            n += 1;
+        }
+        (n, v, g)
+    }
+
+    fn field<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a serde_json::Value {
+        path.iter()
+            .try_fold(v, |v, k| v.get(k))
+            .unwrap_or_else(|| panic!("the JSON has no {path:?}"))
+    }
+
+    #[test]
+    fn analyze_writes_the_json_contract_and_a_self_contained_report() {
+        let install = Install::new();
+        let csv = generic_csv(600);
+        let input = install.dir.path().join("town.csv");
+        std::fs::write(&input, &csv).expect("write input");
+        let args = [
+            "analyze", "town.csv", "--mc", "200", "--seed", "7", "--json", "out.json", "--html",
+            "out.html",
+        ];
+        let out = install.ok(&args);
+        assert!(out.stdout.contains("600 stations"), "{out:?}");
+        assert!(out.stdout.contains("integer percentages"), "{out:?}");
+        assert!(out.stdout.contains("time: import"), "{out:?}");
+
+        let text = std::fs::read_to_string(install.dir.path().join("out.json")).expect("json");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let (n, v, g) = totals(&csv);
+        assert_eq!(field(&json, &["stations"]).as_u64(), Some(n));
+        assert_eq!(field(&json, &["registered"]).as_u64(), Some(v));
+        let turnout = field(&json, &["turnout"]).as_f64().expect("number");
+        assert!(
+            (turnout - 100.0 * g as f64 / v as f64).abs() < 1e-9,
+            "{turnout}"
+        );
+        let share = field(&json, &["leader_share"]).as_f64().expect("number");
+        assert!((30.0..80.0).contains(&share), "a percentage: {share}");
+        assert_eq!(field(&json, &["leader"]).as_str(), Some("Leader"));
+        for path in [
+            &["integer_test", "filtered"][..],
+            &["integer_test", "observed"],
+            &["integer_test", "null_mean"],
+            &["integer_test", "null_p999"],
+            &["integer_test", "excess"],
+            &["integer_test", "p_value"],
+            &["benford2", "n"],
+            &["benford2", "mean"],
+            &["benford2", "chi2"],
+            &["shpilkin", "peak_turnout"],
+            &["shpilkin", "clean_share"],
+            &["shpilkin", "anomalous_votes"],
+            &["klimek", "f_i"],
+            &["klimek", "f_e"],
+            &["klimek", "alpha"],
+        ] {
+            assert!(
+                field(&json, path).is_number(),
+                "{path:?} is not a number: {text}"
+            );
+        }
+        assert_eq!(
+            field(&json, &["integer_test", "monte_carlo", "replicates"]).as_u64(),
+            Some(200)
+        );
+        assert!(
+            field(&json, &["readings"])
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        );
+
+        let html = std::fs::read_to_string(install.dir.path().join("out.html")).expect("html");
+        assert!(html.contains("<svg"), "the report draws inline SVG");
+        // The SVG namespace is a name, not a request; nothing else may point elsewhere.
+        let rest = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        assert!(
+            !rest.contains("http://") && !rest.contains("https://") && !rest.contains("src="),
+            "the report loads nothing from another host"
+        );
+
+        // The same file and seed give the same results.
+        let again = install.ok(&[
+            "analyze",
+            "town.csv",
+            "--mc",
+            "200",
+            "--seed",
+            "7",
+            "--json",
+            "again.json",
+        ]);
+        assert!(!install.dir.path().join("again.html").exists(), "{again:?}");
+        let text2 = std::fs::read_to_string(install.dir.path().join("again.json")).expect("json");
+        assert_eq!(text, text2);
+    }
+
+    #[test]
+    fn a_malformed_file_is_refused_naming_file_line_and_column() {
+        let install = Install::new();
+        let csv: String = generic_csv(20)
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let mut f: Vec<&str> = line.split(',').collect();
+                if i == 6 {
+                    f[3] = "12x"; // ballots_issued of the station on line 7
+                }
+                f.join(",") + "\n"
+            })
+            .collect();
+        std::fs::write(install.dir.path().join("bad.csv"), &csv).expect("write");
+        let out = install.run(&["analyze", "bad.csv", "--json", "out.json"]);
+        let line = out.one_error_line();
+        assert_eq!(
+            line,
+            "error: bad.csv, line 7, column \"ballots_issued\": not a whole number: \"12x\""
+        );
+        assert!(!install.dir.path().join("out.json").exists());
+
+        let csv = generic_csv(20).replacen(",South,", ",South,-", 1);
+        std::fs::write(install.dir.path().join("neg.csv"), &csv).expect("write");
+        let out = install.run(&["analyze", "neg.csv", "--html", "out.html"]);
+        let line = out.one_error_line();
+        assert!(
+            line.contains("neg.csv, line 3, column \"registered\": negative number"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_cec_file_needs_a_leader() {
+        let install = Install::new();
+        let cec = "region,tik,uik,\"Число избирателей, включенных в список избирателей\",\
+\"Число избирательных бюллетеней, выданных в помещении для голосования\",\
+Число недействительных избирательных бюллетеней,Число действительных избирательных бюллетеней,\
+Иванов Иван,Петров Пётр,url\n\
+Область,ТИК,1,1000,600,5,595,300,295,http://x\n";
+        std::fs::write(install.dir.path().join("cec.csv"), cec).expect("write");
+        let out = install.run(&["analyze", "cec.csv", "--json", "out.json"]);
+        let line = out.one_error_line();
+        assert!(
+            line.contains("cec.csv") && line.contains("--leader") && line.contains("Петров Пётр"),
+            "{line}"
+        );
+        let out = install.run(&[
+            "analyze",
+            "cec.csv",
+            "--leader",
+            "Сидоров",
+            "--json",
+            "o.json",
+        ]);
+        let line = out.one_error_line();
+        assert!(
+            line.contains("Сидоров") && line.contains("Иванов Иван"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn analyze_needs_an_output() {
+        let out = Install::new().run(&["analyze", "x.csv"]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let out = Install::new().run(&["analyze", "x.csv", "--json", "a", "--mc", "-1"]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+    }
+}

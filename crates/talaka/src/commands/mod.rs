@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod analyze;
 mod backup;
 mod config;
 mod migrate;
@@ -21,5 +22,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => migrate::run(&load()?.config).await,
         Command::User(cmd) => user::run(&load()?.config, cmd).await,
         Command::Backup { file } => backup::run(&load()?.config, &file).await,
+        Command::Analyze(args) => analyze::run(&args),
     }
 }
