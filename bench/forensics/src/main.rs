@@ -74,11 +74,20 @@ fn main() {
         Some(n) => truncate(&e, n),
         None => e,
     };
-    let columns = e.len() * (4 * (4 + e.options.len())) + e.labels.iter().map(|l| l.len() + 24).sum::<usize>();
+    let columns = e.len() * (4 * (4 + e.options.len()))
+        + e.labels.iter().map(|l| l.len() + 24).sum::<usize>();
     // Memory of the analysis itself: the peak above what is resident before it starts.
     let before = status_kib("VmRSS:");
     reset_peak();
-    let _ = analyze(&e, &AnalyzeOptions { mc_replicates: 1000, seed: 1, klimek: true, threads: 2 });
+    let _ = analyze(
+        &e,
+        &AnalyzeOptions {
+            mc_replicates: 1000,
+            seed: 1,
+            klimek: true,
+            threads: 2,
+        },
+    );
     let analysis_peak = status_kib("VmHWM:").saturating_sub(before);
     println!("| measurement | best of {RUNS} |");
     println!("|---|---|");
@@ -125,9 +134,18 @@ fn main() {
         best(RUNS, || sobyanin::sobyanin(&e)).0,
     );
     row("  Klimek fit", best(RUNS, || klimek::fit(&e, 1)).0);
-    println!("| peak memory of the import (whole process) | {:.1} MiB |", mib(import_peak));
-    println!("| the election's columns | {:.1} MiB |", columns as f64 / (1024.0 * 1024.0));
-    println!("| peak memory of one analysis, above the loaded election | {:.1} MiB |", mib(analysis_peak));
+    println!(
+        "| peak memory of the import (whole process) | {:.1} MiB |",
+        mib(import_peak)
+    );
+    println!(
+        "| the election's columns | {:.1} MiB |",
+        columns as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "| peak memory of one analysis, above the loaded election | {:.1} MiB |",
+        mib(analysis_peak)
+    );
     eprintln!(
         "integer test: observed {} null mean {:.1} excess {:.1}; Shpilkin {:.0}; Klimek f_i {:?} f_e {:?}",
         a.integer_test.observed,
