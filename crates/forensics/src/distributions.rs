@@ -285,24 +285,10 @@ pub(crate) fn synthetic_election(seed: u64, n: usize) -> Election {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::election::{ElectionBuilder, Station};
     use proptest::prelude::*;
 
     fn tiny(rows: &[(u32, u32, u32, u32)]) -> Election {
-        let mut b = ElectionBuilder::new("t", vec!["A".into(), "B".into()], 0, vec!["R".into()])
-            .expect("builder");
-        for (i, &(v, g, r, l)) in rows.iter().enumerate() {
-            b.push(Station {
-                label: i.to_string(),
-                region: 0,
-                registered: v,
-                issued: g,
-                cast: r,
-                votes: vec![l, r - l],
-            })
-            .expect("push");
-        }
-        b.finish()
+        crate::election::two_option(rows)
     }
 
     #[test]

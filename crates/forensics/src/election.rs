@@ -194,3 +194,22 @@ impl ElectionBuilder {
         self.e
     }
 }
+
+/// A two-option election ("L", "O") from `(V, G, R, L)` rows, for unit tests.
+#[cfg(test)]
+pub(crate) fn two_option(rows: &[(u32, u32, u32, u32)]) -> Election {
+    let mut b = ElectionBuilder::new("t", vec!["L".into(), "O".into()], 0, vec!["R".into()])
+        .expect("builder");
+    for (i, &(v, g, r, l)) in rows.iter().enumerate() {
+        b.push(Station {
+            label: i.to_string(),
+            region: 0,
+            registered: v,
+            issued: g,
+            cast: r,
+            votes: vec![l, r - l],
+        })
+        .expect("push");
+    }
+    b.finish()
+}
