@@ -21,21 +21,21 @@ use crate::error::{ImportError, ValueProblem};
 use crate::rows::{Regions, Rows, parse_count, pick_leader, text, value_error};
 use crate::{Columns, Format, Imported};
 
-const ID_COLUMNS: [&str; 7] = ["region", "oik", "tik", "uik", "level", "name", "url"];
+pub(crate) const ID_COLUMNS: [&str; 7] = ["region", "oik", "tik", "uik", "level", "name", "url"];
 
 /// Where each needed column is.
-struct Layout {
-    region: usize,
-    tik: Option<usize>,
-    uik: usize,
-    registered: usize,
-    issued: Vec<usize>,
-    valid: Option<usize>,
-    invalid: usize,
-    options: Vec<usize>,
+pub(crate) struct Layout {
+    pub region: usize,
+    pub tik: Option<usize>,
+    pub uik: usize,
+    pub registered: usize,
+    pub issued: Vec<usize>,
+    pub valid: Option<usize>,
+    pub invalid: usize,
+    pub options: Vec<usize>,
 }
 
-fn layout(file: &str, header: &[String]) -> Result<Layout, ImportError> {
+pub(crate) fn layout(file: &str, header: &[String]) -> Result<Layout, ImportError> {
     let lower: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
     let id = |name: &str, required: bool| -> Result<Option<usize>, ImportError> {
         let found: Vec<usize> = (0..lower.len()).filter(|&i| lower[i] == name).collect();

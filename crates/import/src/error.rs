@@ -88,6 +88,19 @@ pub enum ValueProblem {
     SumTooLarge,
     /// A text cell is not valid UTF-8.
     NotUtf8,
+    /// A code that does not have the expected shape; holds the cell and an example shape.
+    BadCode {
+        value: String,
+        expected: &'static str,
+    },
+    /// The same station (or other key) appears on an earlier line.
+    Duplicate { first_line: u64 },
+    /// Not a percentage from 0 to 100; holds the cell.
+    NotAPercentage(String),
+    /// Not a count, an approximate count (`~200`) or a lower bound (`>1000`); holds the cell.
+    NotACount(String),
+    /// The cell is wrong in a way the sentence says (out of range, contradicts another cell…).
+    Invalid(String),
 }
 
 impl fmt::Display for ValueProblem {
@@ -99,6 +112,20 @@ impl fmt::Display for ValueProblem {
             ValueProblem::TooLarge(v) => write!(f, "number too large: {v}"),
             ValueProblem::SumTooLarge => f.write_str("the sum is too large"),
             ValueProblem::NotUtf8 => f.write_str("not valid UTF-8"),
+            ValueProblem::BadCode { value, expected } => {
+                write!(f, "not a code like {expected}: {value}")
+            }
+            ValueProblem::Duplicate { first_line } => {
+                write!(f, "appears twice (first on line {first_line})")
+            }
+            ValueProblem::NotAPercentage(v) => {
+                write!(f, "not a percentage from 0 to 100: {v}")
+            }
+            ValueProblem::NotACount(v) => write!(
+                f,
+                "not a count, an approximate count (~200) or a lower bound (>1000): {v}"
+            ),
+            ValueProblem::Invalid(why) => f.write_str(why),
         }
     }
 }

@@ -12,6 +12,10 @@
 //! 1,North,1000,612,610,400,198
 //! ```
 //!
+//! For the elections module, three importers into [`talaka_elections::ElectionDataset`]:
+//! [`voice2020`] (the Golos crowd-verified ballots of Belarus 2020), [`exitpoll`] (the Exitpol
+//! Abroad format of 2024) and [`cec_dataset`] (the CEC/Shpilkin file with every protocol line).
+//!
 //! Input is untrusted: nothing here panics on any bytes. Every error is one line naming the file,
 //! and for problems in the data the line (the header is line 1) and the column by its header
 //! name, and says what is wrong.
@@ -23,9 +27,12 @@ use std::path::Path;
 use talaka_forensics::Election;
 
 mod cec;
+pub mod cec_dataset;
 mod error;
+pub mod exitpoll;
 mod generic;
 mod rows;
+pub mod voice2020;
 
 pub use error::{ImportError, ValueProblem};
 pub use generic::write_generic_csv;
@@ -112,22 +119,34 @@ pub fn import_file(
     leader: Option<&str>,
     format: Format,
 ) -> Result<Imported, ImportError> {
+    let name = election_name(&path.to_string_lossy());
+    with_csv(path, |file, reader| {
+        parse(file, &name, reader, leader, format)
+    })
+}
+
+/// Opens `path`, a `.csv` or a `.zip` holding one CSV, and hands `f` the name to use in messages
+/// (`path (entry.csv)` for an archive) and the CSV bytes. A decompressed CSV larger than
+/// [`MAX_DECOMPRESSED_BYTES`] fails with a read error.
+pub(crate) fn with_csv<T>(
+    path: &Path,
+    f: impl FnOnce(&str, &mut dyn Read) -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
     let shown_path = error::shown(&path.display().to_string(), 200);
     let open_err = |source| ImportError::Open {
         file: shown_path.clone(),
         source,
     };
-    let mut f = File::open(path).map_err(open_err)?;
-    let name = election_name(&path.to_string_lossy());
+    let mut file = File::open(path).map_err(open_err)?;
     let mut magic = [0u8; 4];
-    let n = read_up_to(&mut f, &mut magic).map_err(open_err)?;
-    f.rewind().map_err(open_err)?;
+    let n = read_up_to(&mut file, &mut magic).map_err(open_err)?;
+    file.rewind().map_err(open_err)?;
     let is_zip = magic[..n] == *b"PK\x03\x04"
         || path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     if !is_zip {
-        return parse(&shown_path, &name, BufReader::new(f), leader, format);
+        return f(&shown_path, &mut BufReader::new(file));
     }
 
     let bad_zip = |reason: String| ImportError::BadZip {
@@ -135,7 +154,7 @@ pub fn import_file(
         reason,
     };
     let mut archive =
-        zip::ZipArchive::new(BufReader::new(f)).map_err(|e| bad_zip(e.to_string()))?;
+        zip::ZipArchive::new(BufReader::new(file)).map_err(|e| bad_zip(e.to_string()))?;
     let entries: Vec<(usize, String)> = (0..archive.len())
         .filter_map(|i| {
             let entry = archive.by_index_data(i).ok()?;
@@ -161,15 +180,15 @@ pub fn import_file(
             )));
         }
     };
-    let file = format!("{shown_path} ({})", error::shown(&entry_name, 100));
+    let label = format!("{shown_path} ({})", error::shown(&entry_name, 100));
     let entry = archive
         .by_index(index)
         .map_err(|e| bad_zip(format!("{}: {e}", error::shown(&entry_name, 100))))?;
-    let limited = Limited {
+    let mut limited = Limited {
         inner: entry,
         left: MAX_DECOMPRESSED_BYTES,
     };
-    parse(&file, &name, limited, leader, format)
+    f(&label, &mut limited)
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

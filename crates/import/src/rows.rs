@@ -19,8 +19,14 @@ pub(crate) struct Rows<R: Read> {
 
 impl<R: Read> Rows<R> {
     pub fn open(file: &str, reader: R) -> Result<Self, ImportError> {
+        Self::open_delimited(file, reader, b',')
+    }
+
+    /// [`Rows::open`] for fields separated by `delimiter` (`b';'` in the exit-poll format).
+    pub fn open_delimited(file: &str, reader: R, delimiter: u8) -> Result<Self, ImportError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
+            .delimiter(delimiter)
             .flexible(true)
             .from_reader(reader);
         let mut rec = ByteRecord::new();
@@ -119,6 +125,102 @@ pub(crate) fn parse_count(bytes: &[u8]) -> Result<u32, ValueProblem> {
             .ok_or_else(|| ValueProblem::TooLarge(cell(bytes)))?;
     }
     Ok(v)
+}
+
+/// A count that may be empty: `None` when the cell is blank (not reported).
+pub(crate) fn parse_optional_count(bytes: &[u8]) -> Result<Option<u32>, ValueProblem> {
+    if bytes.trim_ascii().is_empty() {
+        return Ok(None);
+    }
+    parse_count(bytes).map(Some)
+}
+
+/// A stable ASCII code from a name: Cyrillic (Russian and Belarusian letters) transliterated,
+/// letters lower-cased, every other run of characters one `-`, none at either end
+/// (`Путин Владимир` → `putin-vladimir`, `Австрия / Austria` → `avstriya-austria`). Transliteration:
+/// х → h, ц → ts, ч → ch, ш → sh, щ → shch, ж → zh, й → y, ы → y, ю → yu, я → ya, ё/э → e,
+/// ъ/ь dropped, і → i, ў → u. Empty when the name has no letter or digit.
+pub(crate) fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut gap = false;
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let t: &str = match c {
+            'а' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' | 'ґ' => "g",
+            'д' => "d",
+            'е' | 'ё' | 'э' => "e",
+            'є' => "ye",
+            'ж' => "zh",
+            'з' => "z",
+            'и' | 'і' => "i",
+            'ї' => "yi",
+            'й' | 'ы' => "y",
+            'к' => "k",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'о' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' | 'ў' => "u",
+            'ф' => "f",
+            'х' => "h",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ъ' | 'ь' | '\'' | '’' => "",
+            'ю' => "yu",
+            'я' => "ya",
+            c if c.is_ascii_alphanumeric() => {
+                if gap && !out.is_empty() {
+                    out.push('-');
+                }
+                gap = false;
+                out.push(c);
+                continue;
+            }
+            _ => {
+                gap = true;
+                continue;
+            }
+        };
+        if t.is_empty() {
+            continue;
+        }
+        if gap && !out.is_empty() {
+            out.push('-');
+        }
+        gap = false;
+        out.push_str(t);
+    }
+    out
+}
+
+/// Codes made unique in order of first use: a repeated code gets `-2`, `-3`… appended.
+#[derive(Default)]
+pub(crate) struct UniqueCodes {
+    used: std::collections::HashSet<String>,
+}
+
+impl UniqueCodes {
+    pub fn claim(&mut self, base: String) -> String {
+        if self.used.insert(base.clone()) {
+            return base;
+        }
+        let mut n = 2u64;
+        loop {
+            let candidate = format!("{base}-{n}");
+            if self.used.insert(candidate.clone()) {
+                return candidate;
+            }
+            n += 1;
+        }
+    }
 }
 
 /// A text cell as UTF-8.
@@ -243,6 +345,26 @@ mod tests {
             parse_count(b"12a"),
             Err(ValueProblem::NotANumber(_))
         ));
+    }
+
+    #[test]
+    fn slugs_transliterate_and_separate() {
+        assert_eq!(
+            slug("Путин Владимир Владимирович"),
+            "putin-vladimir-vladimirovich"
+        );
+        assert_eq!(slug("Харитонов"), "haritonov");
+        assert_eq!(slug("Слуцкий"), "slutskiy");
+        assert_eq!(slug("Жириновский"), "zhirinovskiy");
+        assert_eq!(slug("Австрия / Austria"), "avstriya-austria");
+        assert_eq!(slug("  Против всех! "), "protiv-vseh");
+        assert_eq!(slug("Yel’nya"), "yelnya");
+        assert_eq!(slug("Объём"), "obem");
+        assert_eq!(slug("---"), "");
+        let mut u = UniqueCodes::default();
+        assert_eq!(u.claim("a".into()), "a");
+        assert_eq!(u.claim("a".into()), "a-2");
+        assert_eq!(u.claim("a-2".into()), "a-2-2");
     }
 
     #[test]
