@@ -4,6 +4,17 @@
 //!
 //! Invariant: pure. No I/O, no clock, no randomness; storage and channels live elsewhere.
 
+pub mod arithmetic;
+pub mod crowd;
+pub mod estimate;
+pub mod exitpoll;
 pub mod model;
+pub mod observer;
+pub mod verdict;
+pub mod words;
 
 pub use model::*;
+pub use verdict::{
+    StationInput, StationVerdicts, Summary, Verdict, VerdictKind, VerdictOptions, station_verdicts,
+    summarize, verdicts, verdicts_with,
+};
