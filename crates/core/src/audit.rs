@@ -83,6 +83,11 @@ actions! {
     InviteRevoked => "invite.revoked",
     InviteRedeemed => "invite.redeemed",
     BackupWritten => "backup.written",
+    ElectionImported => "election.imported",
+    ElectionCreated => "election.created",
+    ReportModerated => "report.moderated",
+    ApiTokenCreated => "api_token.created",
+    ApiTokenRevoked => "api_token.revoked",
 }
 
 impl fmt::Display for AuditAction {

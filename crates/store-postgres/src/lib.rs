@@ -25,13 +25,20 @@ use talaka_store::{
     Result, Session, SessionId, Store, StoreError, User,
 };
 
+mod elections;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 /// A migration: version, name, SQL. Append only; never edit a released one (its checksum is
 /// recorded and checked on every start).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "0001_init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "0002_elections",
+        include_str!("../migrations/0002_elections.sql"),
+    ),
+];
 
 /// Key of the transaction-level advisory lock under which migrations run, so that several
 /// processes starting at once migrate exactly once. Any fixed number; this is "talaka" in ASCII.

@@ -185,7 +185,7 @@ async fn concurrent_migrations_apply_once() {
     let non_empty: Vec<_> = applied.iter().filter(|a| !a.is_empty()).collect();
     assert_eq!(
         non_empty,
-        vec![&vec!["0001_init".to_owned()]],
+        vec![&vec!["0001_init".to_owned(), "0002_elections".to_owned()]],
         "applied: {applied:?}"
     );
     let pool = db.pool().await;
@@ -195,7 +195,7 @@ async fn concurrent_migrations_apply_once() {
         .expect("count")
         .try_get("n")
         .expect("n");
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
     db.cleanup().await;
 }
 
@@ -422,4 +422,304 @@ async fn test_schemas_are_dropped() {
     drop(dropped);
     assert!(!exists(name).await, "drop left the schema");
     probe.cleanup().await;
+}
+
+// ---- elections: the shared story, one fresh schema per part, and PostgreSQL specifics ----
+
+mod elections {
+    use std::time::Instant;
+
+    use sqlx::Row;
+    use talaka_elections::ExitPollTally;
+    use talaka_store::elections::{ElectionError, ElectionStore, StationFilter};
+    use talaka_store::story_elections::{
+        self, import_audit, pseudonym, small_dataset, synthetic_dataset,
+    };
+    use talaka_store_postgres::testing::{TestDb, test_store};
+
+    macro_rules! election_parts {
+        ($($part:ident),* $(,)?) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $part() {
+                let Some((store, db)) = test_store().await else { return };
+                story_elections::$part(&store).await;
+                db.cleanup().await;
+            }
+        )*};
+    }
+
+    election_parts!(
+        round_trip,
+        idempotent_reimport,
+        corrections_and_partial_imports,
+        bad_rows_write_nothing,
+        station_filters,
+        station_evidence,
+        latest_report_counts,
+        crowd_aggregation,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whole_elections_story_on_one_store() {
+        let Some((store, db)) = test_store().await else {
+            return;
+        };
+        story_elections::run_all(&store).await;
+        db.cleanup().await;
+    }
+
+    async fn row_counts(db: &TestDb) -> Vec<(String, i64)> {
+        let pool = db.pool().await;
+        let mut out = Vec::new();
+        for t in [
+            "elections",
+            "ballot_options",
+            "areas",
+            "stations",
+            "protocols",
+            "protocol_votes",
+            "crowd_tallies",
+            "exit_poll_tallies",
+            "exit_poll_answers",
+            "ballot_reports",
+            "audit_log",
+        ] {
+            let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}"))
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+                .get(0);
+            out.push((t.to_owned(), n));
+        }
+        pool.close().await;
+        out
+    }
+
+    /// A failure in the database itself, after most rows were written, rolls all of them back:
+    /// the last table written (exit-poll tallies) refuses one row through a trigger.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_late_in_the_import_rolls_everything_back() {
+        let Some((store, db)) = test_store().await else {
+            return;
+        };
+        let pool = db.pool().await;
+        sqlx::raw_sql(
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'boom'; END; $$; \
+             CREATE TRIGGER boom BEFORE INSERT ON exit_poll_tallies FOR EACH ROW \
+             WHEN (NEW.time_window = 'boom') EXECUTE FUNCTION boom();",
+        )
+        .execute(&pool)
+        .await
+        .expect("trigger");
+
+        let mut d = small_dataset("pg-boom");
+        d.exit_polls.push(ExitPollTally {
+            window: "boom".into(),
+            ..d.exit_polls[0].clone()
+        });
+        let before = row_counts(&db).await;
+        let err = store
+            .import_dataset(&d, &import_audit(1, "pg-boom"))
+            .await
+            .expect_err("the trigger refuses the import");
+        assert!(matches!(err, ElectionError::Store(_)), "{err:?}");
+        assert_eq!(
+            row_counts(&db).await,
+            before,
+            "a new election was half-written"
+        );
+
+        let good = small_dataset("pg-boom");
+        store
+            .import_dataset(&good, &import_audit(2, "pg-boom"))
+            .await
+            .expect("good import");
+        let before = row_counts(&db).await;
+        let mut changed = d.clone();
+        changed.stations[0].registered = Some(1);
+        changed.protocols[0].figures.votes[0].1 = 1;
+        store
+            .import_dataset(&changed, &import_audit(3, "pg-boom"))
+            .await
+            .expect_err("the trigger refuses the import");
+        assert_eq!(row_counts(&db).await, before);
+        assert_eq!(store.dataset("pg-boom").await.expect("dataset"), Some(good));
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn schema_refuses_raw_identifiers_and_two_counted_reports() {
+        let Some((store, db)) = test_store().await else {
+            return;
+        };
+        store
+            .import_dataset(&small_dataset("pg-schema"), &import_audit(1, "pg-schema"))
+            .await
+            .expect("import");
+        let pool = db.pool().await;
+        let insert = |participant: String, fingerprint: &'static str| {
+            format!(
+                "INSERT INTO ballot_reports (election_id, participant, station_id, option_id, \
+                 verification, duplicate_photo, at, receipt_fingerprint, counted) \
+                 SELECT e.id, '{participant}', s.id, o.id, 'unverified', FALSE, 0, \
+                 '{fingerprint}', TRUE \
+                 FROM elections e JOIN stations s ON s.election_id = e.id \
+                 JOIN ballot_options o ON o.election_id = e.id \
+                 WHERE e.code = 'pg-schema' LIMIT 1"
+            )
+        };
+        for raw_id in ["375291234567", "@someone", &"A".repeat(64)] {
+            let r = sqlx::query(&insert(raw_id.to_owned(), "f0"))
+                .execute(&pool)
+                .await;
+            assert!(r.is_err(), "{raw_id} was accepted as a participant");
+        }
+        let p = pseudonym("someone");
+        sqlx::query(&insert(p.clone(), "f1"))
+            .execute(&pool)
+            .await
+            .expect("a pseudonym is accepted");
+        let r = sqlx::query(&insert(p, "f2")).execute(&pool).await;
+        assert!(r.is_err(), "a second counted report was accepted");
+        let r = sqlx::query("UPDATE protocols SET observer = 'ivan' WHERE observer IS NOT NULL")
+            .execute(&pool)
+            .await;
+        assert!(r.is_err(), "an observer name was accepted");
+        db.cleanup().await;
+    }
+
+    /// Two processes importing the same file at once: one writes it, the other finds it
+    /// unchanged (the advisory lock queues them); neither fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_imports_of_one_election_queue() {
+        let Some((first, db)) = test_store().await else {
+            return;
+        };
+        let second = db.store().await;
+        let d = synthetic_dataset("pg-concurrent", 500);
+        let (audit_a, audit_b) = (
+            import_audit(1, "pg-concurrent"),
+            import_audit(2, "pg-concurrent"),
+        );
+        let (a, b) = tokio::join!(
+            first.import_dataset(&d, &audit_a),
+            second.import_dataset(&d, &audit_b),
+        );
+        let (a, b) = (a.expect("first import"), b.expect("second import"));
+        assert_eq!(
+            [a.is_unchanged(), b.is_unchanged()]
+                .iter()
+                .filter(|u| **u)
+                .count(),
+            1,
+            "{a} / {b}"
+        );
+        assert_eq!(
+            first.dataset("pg-concurrent").await.expect("dataset"),
+            Some(d)
+        );
+        db.cleanup().await;
+    }
+
+    /// One participant reporting from two devices at once: exactly one report counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reports_of_one_participant_count_once() {
+        let Some((first, db)) = test_store().await else {
+            return;
+        };
+        first
+            .import_dataset(&small_dataset("pg-race"), &import_audit(1, "pg-race"))
+            .await
+            .expect("import");
+        let second = db.store().await;
+        let mut tasks = Vec::new();
+        for (i, store) in [first.clone(), second.clone(), first.clone(), second.clone()]
+            .into_iter()
+            .cycle()
+            .take(20)
+            .enumerate()
+        {
+            tasks.push(tokio::spawn(async move {
+                let r = talaka_elections::BallotReport {
+                    participant: pseudonym("racer"),
+                    station: "01-010-0001".into(),
+                    option: if i % 2 == 0 {
+                        "tihanovkaja"
+                    } else {
+                        "lukashenko"
+                    }
+                    .into(),
+                    verification: talaka_elections::Verification::Unverified,
+                    photo_sha256: None,
+                    at: 1000 + i as i64,
+                };
+                store.submit_ballot_report("pg-race", &r).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task").expect("every report is accepted");
+        }
+        let counts = first.crowd_counts("pg-race").await.expect("crowd_counts");
+        assert_eq!(counts.len(), 1);
+        let total: u32 = counts[0].reported.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 1, "{counts:?}");
+        // The latest by `at` (i = 19, lukashenko) is the one counted.
+        assert_eq!(counts[0].reported, vec![("lukashenko".to_owned(), 1)]);
+        db.cleanup().await;
+    }
+
+    async fn timed_import(stations: usize) {
+        let Some((store, db)) = test_store().await else {
+            return;
+        };
+        let d = synthetic_dataset("synthetic", stations);
+        let started = Instant::now();
+        let s = store
+            .import_dataset(&d, &import_audit(1, "synthetic"))
+            .await
+            .expect("import");
+        let first = started.elapsed();
+        assert_eq!(s.stations.inserted, stations as u64);
+        let started = Instant::now();
+        let again = store
+            .import_dataset(&d, &import_audit(2, "synthetic"))
+            .await
+            .expect("re-import");
+        let second = started.elapsed();
+        assert!(again.is_unchanged(), "{again}");
+        let started = Instant::now();
+        let back = store.dataset("synthetic").await.expect("dataset");
+        let read = started.elapsed();
+        assert_eq!(back.as_ref(), Some(&d));
+        let page = store
+            .stations(
+                "synthetic",
+                &StationFilter {
+                    area: Some("r7".into()),
+                    limit: Some(50),
+                    ..StationFilter::default()
+                },
+            )
+            .await
+            .expect("stations");
+        assert_eq!(page.stations.len(), 50);
+        eprintln!(
+            "postgres: {stations} stations: import {first:.2?}, unchanged re-import \
+             {second:.2?}, read back {read:.2?}"
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn imports_six_thousand_stations() {
+        timed_import(6_000).await;
+    }
+
+    /// `cargo test --release -p talaka-store-postgres -- --ignored --nocapture hundred_thousand`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "volume test: run in release"]
+    async fn imports_a_hundred_thousand_stations() {
+        timed_import(100_000).await;
+    }
 }

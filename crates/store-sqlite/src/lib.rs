@@ -9,6 +9,7 @@
 //!
 //! The database file (and its folder, when `open` creates them) is readable by its owner only.
 
+mod elections;
 mod migrate;
 mod ops;
 

@@ -17,11 +17,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in the order they apply. Never edit one that has shipped; add a new one.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_elections",
+        sql: include_str!("../migrations/0002_elections.sql"),
+    },
+];
 
 pub(crate) fn checksum(sql: &str) -> String {
     hex(&Sha256::digest(sql.as_bytes()))

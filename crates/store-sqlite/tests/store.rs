@@ -233,7 +233,12 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
     let (ra, rb) = (ra.expect("migrate a"), rb.expect("migrate b"));
     let mut all = ra.clone();
     all.extend(rb.clone());
-    assert_eq!(all, vec!["0001_init".to_owned()], "a: {ra:?}, b: {rb:?}");
+    all.sort();
+    assert_eq!(
+        all,
+        vec!["0001_init".to_owned(), "0002_elections".to_owned()],
+        "a: {ra:?}, b: {rb:?}"
+    );
 }
 
 #[tokio::test]
@@ -242,6 +247,7 @@ async fn backup_is_an_equal_copy_and_never_overwrites() {
     story::users(&store).await;
     story::invites(&store).await;
     story::jobs(&store).await;
+    talaka_store::story_elections::latest_report_counts(&store).await;
 
     let dest = dir.path().join("backup.db");
     store.backup_to(&dest).await.expect("backup");
@@ -265,6 +271,10 @@ async fn backup_is_an_equal_copy_and_never_overwrites() {
         "schema_migrations",
         "sessions",
         "users",
+        "elections",
+        "stations",
+        "protocol_votes",
+        "ballot_reports",
     ] {
         assert!(tables.contains(t), "digest misses {t}");
     }
@@ -474,4 +484,221 @@ async fn integrity_check_says_ok_and_debug_shows_no_secrets() {
     let shown = format!("{store:?}");
     assert!(shown.contains("SqliteStore"), "{shown}");
     assert!(!shown.to_lowercase().contains("password"), "{shown}");
+}
+
+// ---- elections: the shared story, one fresh file per part, and SQLite specifics ----
+
+mod elections {
+    use std::time::Instant;
+
+    use sqlx::Row;
+    use talaka_elections::ExitPollTally;
+    use talaka_store::elections::{ElectionError, ElectionStore, StationFilter};
+    use talaka_store::story_elections::{self, import_audit, pseudonym, small_dataset};
+
+    use super::{db_path, fresh, migrated, raw};
+
+    macro_rules! election_parts {
+        ($($part:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $part() {
+                let (_dir, store) = fresh().await;
+                story_elections::$part(&store).await;
+            }
+        )*};
+    }
+
+    election_parts!(
+        round_trip,
+        idempotent_reimport,
+        corrections_and_partial_imports,
+        bad_rows_write_nothing,
+        station_filters,
+        station_evidence,
+        latest_report_counts,
+        crowd_aggregation,
+    );
+
+    #[tokio::test]
+    async fn whole_elections_story_on_one_file() {
+        let (_dir, store) = fresh().await;
+        story_elections::run_all(&store).await;
+        assert_eq!(
+            store.integrity_check().await.expect("integrity_check"),
+            "ok"
+        );
+    }
+
+    /// Row counts of every elections table, read with plain SQL.
+    async fn row_counts(path: &std::path::Path) -> Vec<(String, i64)> {
+        let mut conn = raw(path).await;
+        let mut out = Vec::new();
+        for t in [
+            "elections",
+            "ballot_options",
+            "areas",
+            "stations",
+            "protocols",
+            "protocol_votes",
+            "crowd_tallies",
+            "exit_poll_tallies",
+            "exit_poll_answers",
+            "ballot_reports",
+            "audit_log",
+        ] {
+            let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}"))
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+                .get(0);
+            out.push((t.to_owned(), n));
+        }
+        out
+    }
+
+    /// A failure in the database itself, after most rows were written, rolls all of them back:
+    /// the last table written (exit-poll tallies) refuses one row through a trigger.
+    #[tokio::test]
+    async fn a_failure_late_in_the_import_rolls_everything_back() {
+        let (dir, store) = migrated().await;
+        let path = db_path(&dir);
+        let mut conn = raw(&path).await;
+        sqlx::raw_sql(
+            "CREATE TRIGGER boom BEFORE INSERT ON exit_poll_tallies WHEN NEW.time_window = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("trigger");
+        drop(conn);
+
+        let mut d = small_dataset("sqlite-boom");
+        d.exit_polls.push(ExitPollTally {
+            window: "boom".into(),
+            ..d.exit_polls[0].clone()
+        });
+        let before = row_counts(&path).await;
+        let err = store
+            .import_dataset(&d, &import_audit(1, "sqlite-boom"))
+            .await
+            .expect_err("the trigger refuses the import");
+        assert!(matches!(err, ElectionError::Store(_)), "{err:?}");
+        assert_eq!(
+            row_counts(&path).await,
+            before,
+            "a new election was half-written"
+        );
+
+        // The same over an election already stored: its rows stay as they were.
+        let good = small_dataset("sqlite-boom");
+        store
+            .import_dataset(&good, &import_audit(2, "sqlite-boom"))
+            .await
+            .expect("good import");
+        let before = row_counts(&path).await;
+        let mut changed = d.clone();
+        changed.stations[0].registered = Some(1);
+        changed.protocols[0].figures.votes[0].1 = 1;
+        store
+            .import_dataset(&changed, &import_audit(3, "sqlite-boom"))
+            .await
+            .expect_err("the trigger refuses the import");
+        assert_eq!(row_counts(&path).await, before);
+        assert_eq!(
+            store.dataset("sqlite-boom").await.expect("dataset"),
+            Some(good)
+        );
+    }
+
+    /// The schema itself refuses what the store would never write: a raw identifier as a
+    /// participant, and two counted reports of one participant.
+    #[tokio::test]
+    async fn schema_refuses_raw_identifiers_and_two_counted_reports() {
+        let (dir, store) = migrated().await;
+        let d = small_dataset("sqlite-schema");
+        store
+            .import_dataset(&d, &import_audit(1, "sqlite-schema"))
+            .await
+            .expect("import");
+        let mut conn = raw(&db_path(&dir)).await;
+        let insert = |participant: String, fingerprint: &'static str| {
+            format!(
+                "INSERT INTO ballot_reports (election_id, participant, station_id, option_id, \
+                 verification, duplicate_photo, at, receipt_fingerprint, counted) \
+                 SELECT e.id, '{participant}', s.id, o.id, 'unverified', 0, 0, '{fingerprint}', 1 \
+                 FROM elections e JOIN stations s ON s.election_id = e.id \
+                 JOIN ballot_options o ON o.election_id = e.id \
+                 WHERE e.code = 'sqlite-schema' LIMIT 1"
+            )
+        };
+        for raw_id in ["375291234567", "@someone", &"A".repeat(64)] {
+            let r = sqlx::query(&insert(raw_id.to_owned(), "f0"))
+                .execute(&mut conn)
+                .await;
+            assert!(r.is_err(), "{raw_id} was accepted as a participant");
+        }
+        let p = pseudonym("someone");
+        sqlx::query(&insert(p.clone(), "f1"))
+            .execute(&mut conn)
+            .await
+            .expect("a pseudonym is accepted");
+        let r = sqlx::query(&insert(p, "f2")).execute(&mut conn).await;
+        assert!(r.is_err(), "a second counted report was accepted");
+        let r = sqlx::query("UPDATE protocols SET observer = 'ivan' WHERE observer IS NOT NULL")
+            .execute(&mut conn)
+            .await;
+        assert!(r.is_err(), "an observer name was accepted");
+    }
+
+    async fn timed_import(stations: usize) {
+        let (_dir, store) = migrated().await;
+        let d = story_elections::synthetic_dataset("synthetic", stations);
+        let started = Instant::now();
+        let s = store
+            .import_dataset(&d, &import_audit(1, "synthetic"))
+            .await
+            .expect("import");
+        let first = started.elapsed();
+        assert_eq!(s.stations.inserted, stations as u64);
+        assert_eq!(s.protocols.inserted, stations as u64);
+        let started = Instant::now();
+        let again = store
+            .import_dataset(&d, &import_audit(2, "synthetic"))
+            .await
+            .expect("re-import");
+        let second = started.elapsed();
+        assert!(again.is_unchanged(), "{again}");
+        let started = Instant::now();
+        let back = store.dataset("synthetic").await.expect("dataset");
+        let read = started.elapsed();
+        assert_eq!(back.as_ref(), Some(&d));
+        let page = store
+            .stations(
+                "synthetic",
+                &StationFilter {
+                    area: Some("r7".into()),
+                    limit: Some(50),
+                    ..StationFilter::default()
+                },
+            )
+            .await
+            .expect("stations");
+        assert_eq!(page.stations.len(), 50);
+        eprintln!(
+            "sqlite: {stations} stations: import {first:.2?}, unchanged re-import {second:.2?}, \
+             read back {read:.2?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn imports_six_thousand_stations() {
+        timed_import(6_000).await;
+    }
+
+    /// `cargo test --release -p talaka-store-sqlite -- --ignored --nocapture hundred_thousand`
+    #[tokio::test]
+    #[ignore = "volume test: run in release"]
+    async fn imports_a_hundred_thousand_stations() {
+        timed_import(100_000).await;
+    }
 }

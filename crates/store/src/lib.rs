@@ -14,8 +14,13 @@ use talaka_core::Timestamp;
 use talaka_core::audit::{AuditEntry, NewAudit};
 use talaka_core::user::{Role, UserId, Username};
 
+pub mod elections;
 #[cfg(feature = "testing")]
 pub mod story;
+#[cfg(feature = "testing")]
+pub mod story_elections;
+
+pub use elections::{ElectionError, ElectionResult, ElectionStore, Stores};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
