@@ -41,6 +41,8 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub jobs: JobsConfig,
+    pub elections: ElectionsConfig,
+    pub telegram: TelegramConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,6 +95,65 @@ pub struct JobsConfig {
     pub backoff_cap_seconds: u64,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElectionsConfig {
+    /// Folder for encrypted photos. Empty means `DATA_DIR/blobs`.
+    pub blob_dir: PathBuf,
+    /// Largest photo accepted, in kilobytes.
+    pub max_photo_kb: u64,
+    /// Largest file a coordinator may upload for import, in megabytes.
+    pub max_import_mb: u64,
+}
+
+impl Default for ElectionsConfig {
+    fn default() -> Self {
+        Self {
+            blob_dir: PathBuf::new(),
+            max_photo_kb: 10 * 1024,
+            max_import_mb: 64,
+        }
+    }
+}
+
+/// How the elections bot receives updates.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// No bot.
+    Off,
+    /// Long polling with `getUpdates` (works behind NAT, no public address needed).
+    Polling,
+    /// Telegram posts updates to `/telegram/webhook`, which checks the secret token.
+    Webhook,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    pub mode: TelegramMode,
+    /// The elections bot's token from @BotFather.
+    pub token: Secret<String>,
+    /// The Bot API's address. Change it only for a local Bot API server (or tests).
+    pub api_base_url: String,
+    /// Telegram sends it in `X-Telegram-Bot-Api-Secret-Token`; required in webhook mode.
+    pub webhook_secret: Secret<String>,
+    /// Long-polling timeout for `getUpdates`.
+    pub poll_timeout_seconds: u64,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            mode: TelegramMode::Off,
+            token: Secret::default(),
+            api_base_url: "https://api.telegram.org".into(),
+            webhook_secret: Secret::default(),
+            poll_timeout_seconds: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -103,6 +164,8 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             jobs: JobsConfig::default(),
+            elections: ElectionsConfig::default(),
+            telegram: TelegramConfig::default(),
         }
     }
 }
@@ -199,6 +262,20 @@ impl Config {
                     }
                 }
                 "TALAKA_METRICS_TOKEN" => self.metrics.token = Secret::new(value.to_owned()),
+                "TALAKA_BLOB_DIR" => self.elections.blob_dir = PathBuf::from(value),
+                "TALAKA_TELEGRAM_MODE" => {
+                    self.telegram.mode = match value {
+                        "off" => TelegramMode::Off,
+                        "polling" => TelegramMode::Polling,
+                        "webhook" => TelegramMode::Webhook,
+                        _ => return Err(bad("expected off, polling or webhook")),
+                    }
+                }
+                "TALAKA_TELEGRAM_TOKEN" => self.telegram.token = Secret::new(value.to_owned()),
+                "TALAKA_TELEGRAM_API_BASE_URL" => self.telegram.api_base_url = value.to_owned(),
+                "TALAKA_TELEGRAM_WEBHOOK_SECRET" => {
+                    self.telegram.webhook_secret = Secret::new(value.to_owned())
+                }
                 "TALAKA_SESSION_IDLE_MINUTES" => self.security.session_idle_minutes = num(value)?,
                 "TALAKA_SESSION_LIFETIME_HOURS" => {
                     self.security.session_lifetime_hours = num(value)?

@@ -1,6 +1,7 @@
 //! The interface languages: English, Belarusian and Russian.
 //!
-//! Translations are flat `key = "text"` entries in `i18n/{en,be,ru}.toml` (TOML sections are
+//! Translations are flat `key = "text"` entries in `i18n/{en,be,ru}.toml` and
+//! `i18n/MODULE/{en,be,ru}.toml` (TOML sections are
 //! flattened, so `[login]` + `failed = "…"` is the key `login.failed`). They are compiled into the
 //! binary and parsed once. A key missing in Belarusian or Russian falls back to English; a key
 //! missing everywhere is shown as itself, so a gap is visible but never breaks a page. The test
@@ -137,19 +138,49 @@ impl Lang {
         }
     }
 
+    /// The translation files for this language: the shell's, then one per module (each module
+    /// keeps its texts in `i18n/MODULE/LANG.toml` so that modules do not edit one shared file).
+    pub fn sources(self) -> &'static [&'static str] {
+        match self {
+            Lang::En => &[
+                include_str!("../i18n/en.toml"),
+                include_str!("../i18n/elections/en.toml"),
+                include_str!("../i18n/participate/en.toml"),
+                include_str!("../i18n/bot/en.toml"),
+            ],
+            Lang::Be => &[
+                include_str!("../i18n/be.toml"),
+                include_str!("../i18n/elections/be.toml"),
+                include_str!("../i18n/participate/be.toml"),
+                include_str!("../i18n/bot/be.toml"),
+            ],
+            Lang::Ru => &[
+                include_str!("../i18n/ru.toml"),
+                include_str!("../i18n/elections/ru.toml"),
+                include_str!("../i18n/participate/ru.toml"),
+                include_str!("../i18n/bot/ru.toml"),
+            ],
+        }
+    }
+
     fn table(self) -> &'static Table {
-        let (cell, source) = match self {
-            Lang::En => (&EN, include_str!("../i18n/en.toml")),
-            Lang::Be => (&BE, include_str!("../i18n/be.toml")),
-            Lang::Ru => (&RU, include_str!("../i18n/ru.toml")),
+        let cell = match self {
+            Lang::En => &EN,
+            Lang::Be => &BE,
+            Lang::Ru => &RU,
         };
-        cell.get_or_init(|| match parse_table(source) {
-            Ok(table) => table,
-            Err(e) => {
-                // Only reachable if a shipped translation file is broken, which the tests catch.
-                tracing::error!(lang = self.code(), error = %e, "translation file does not parse");
-                Table::new()
+        cell.get_or_init(|| {
+            let mut table = Table::new();
+            for source in self.sources() {
+                match parse_table(source) {
+                    Ok(part) => table.extend(part),
+                    // Only reachable if a shipped translation file is broken, which the tests catch.
+                    Err(e) => {
+                        tracing::error!(lang = self.code(), error = %e, "translation file does not parse")
+                    }
+                }
             }
+            table
         })
     }
 }

@@ -11,20 +11,24 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use talaka_core::Clock;
-use talaka_store::Store;
+use talaka_store::{ElectionStore, Store, Stores};
 
 mod account;
 mod admin;
+pub mod api;
 mod cookies;
+pub mod elections_web;
 mod error;
 mod guard;
 mod handlers;
 pub mod i18n;
 pub mod jobs;
 mod metrics;
+pub mod participate;
 pub mod routes;
 mod settings;
 pub mod static_files;
+pub mod telegram;
 pub mod telemetry;
 pub mod views;
 
@@ -43,7 +47,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Stores>,
     settings: ServerSettings,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
@@ -59,7 +63,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: ServerSettings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn Stores>, settings: ServerSettings, clock: Arc<dyn Clock>) -> Self {
         Self(Arc::new(Inner {
             store,
             settings,
@@ -72,7 +76,11 @@ impl AppState {
         self.0.store.as_ref()
     }
 
-    pub fn store_arc(&self) -> Arc<dyn Store> {
+    pub fn elections(&self) -> &dyn ElectionStore {
+        self.0.store.as_ref()
+    }
+
+    pub fn store_arc(&self) -> Arc<dyn Stores> {
         self.0.store.clone()
     }
 
@@ -93,7 +101,7 @@ impl AppState {
     }
 }
 
-/// The whole application. Every route here must have an entry in [`routes::ROUTES`].
+/// The whole application. Every route here must have an entry in one of [`routes::TABLES`].
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(handlers::home))
@@ -124,6 +132,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
         .route("/static/{name}", get(static_files::serve))
+        .merge(elections_web::router())
+        .merge(participate::router())
+        .merge(api::router())
+        .merge(telegram::router())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

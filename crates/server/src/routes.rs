@@ -26,7 +26,7 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
-const fn r(method: &'static str, path: &'static str, access: Access) -> RouteSpec {
+pub const fn r(method: &'static str, path: &'static str, access: Access) -> RouteSpec {
     RouteSpec {
         method,
         path,
@@ -37,6 +37,8 @@ const fn r(method: &'static str, path: &'static str, access: Access) -> RouteSpe
 use Access::*;
 use Permission::*;
 
+/// The foundation's routes. Each module keeps its own table beside its handlers; [`TABLES`]
+/// lists them all.
 pub const ROUTES: &[RouteSpec] = &[
     r("GET", "/", SignedIn),
     r("GET", "/login", Public),
@@ -64,19 +66,29 @@ pub const ROUTES: &[RouteSpec] = &[
     r("GET", "/static/{name}", Public),
 ];
 
+/// Every route table: the foundation's and each module's.
+pub const TABLES: &[&[RouteSpec]] = &[
+    ROUTES,
+    crate::elections_web::ROUTES,
+    crate::participate::ROUTES,
+    crate::api::ROUTES,
+    crate::telegram::ROUTES,
+];
+
+/// Every route Talaka serves, from all tables.
+pub fn all() -> impl Iterator<Item = &'static RouteSpec> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
+
 /// The entry for a method and matched path template. `HEAD` is answered by `GET` routes.
 pub fn lookup(method: &str, path: &str) -> Option<&'static RouteSpec> {
     let method = if method == "HEAD" { "GET" } else { method };
-    ROUTES.iter().find(|r| r.method == method && r.path == path)
+    all().find(|r| r.method == method && r.path == path)
 }
 
 /// Methods listed for a path, for `405 Method Not Allowed`'s `Allow` header.
 pub fn methods_for(path: &str) -> Vec<&'static str> {
-    ROUTES
-        .iter()
-        .filter(|r| r.path == path)
-        .map(|r| r.method)
-        .collect()
+    all().filter(|r| r.path == path).map(|r| r.method).collect()
 }
 
 /// Whether a path belongs to the JSON API (errors as JSON, `401` instead of a redirect).

@@ -10,7 +10,7 @@ use talaka_core::crypto::{SecretKey, hash_password};
 use talaka_core::user::{NewPassword, Role, UserId, Username};
 use talaka_core::{Clock, ManualClock, Secret, Timestamp};
 use talaka_server::{AppState, ServerSettings};
-use talaka_store::{NewUser, Store};
+use talaka_store::{NewUser, Store, Stores};
 use talaka_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
@@ -57,7 +57,7 @@ pub fn logs_text() -> String {
 pub struct TestApp {
     pub base: String,
     pub clock: ManualClock,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Stores>,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -88,7 +88,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServerSettings)) -> TestApp 
 }
 
 pub async fn spawn_app_on(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Stores>,
     tweak: impl FnOnce(&mut ServerSettings),
 ) -> TestApp {
     captured_logs();

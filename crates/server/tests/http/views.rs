@@ -103,17 +103,28 @@ fn all_required_keys() -> Vec<String> {
 #[test]
 fn translation_files_parse() {
     for lang in Lang::ALL {
-        let path = crate_dir()
+        let mut total = 0;
+        for source in lang.sources() {
+            let table = i18n::parse_table(source).expect("translation file parses");
+            total += table.len();
+        }
+        let main = crate_dir()
             .join("i18n")
             .join(format!("{}.toml", lang.code()));
-        let table = i18n::parse_table(&read(&path)).expect("translation file parses");
+        let shell = i18n::parse_table(&read(&main)).expect("translation file parses");
         assert!(
-            table.len() > 50,
+            shell.len() > 50,
             "{}: only {} keys",
             lang.code(),
-            table.len()
+            shell.len()
         );
-        assert_eq!(table.len(), lang.keys().len());
+        // No module redefines another's key: the merged table has every file's keys.
+        assert_eq!(
+            total,
+            lang.keys().len(),
+            "{}: a key is defined twice",
+            lang.code()
+        );
     }
 }
 

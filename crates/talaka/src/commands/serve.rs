@@ -15,7 +15,7 @@ use talaka_core::user::{Role, Username};
 use talaka_core::{Clock, Secret, SystemClock};
 use talaka_jobs::{Registry, Worker, WorkerSettings};
 use talaka_server::{AppState, ServerSettings};
-use talaka_store::Store;
+use talaka_store::Stores;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -174,7 +174,7 @@ impl Signals {
 async fn run(
     config: &Config,
     settings: ServerSettings,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Stores>,
     listener: TcpListener,
     signals: Signals,
 ) -> Result<()> {

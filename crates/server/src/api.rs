@@ -1,0 +1,14 @@
+//! The JSON API for integrations, authorised by per-integration bearer tokens.
+
+use axum::Router;
+
+use crate::AppState;
+use crate::routes::RouteSpec;
+
+/// This module's routes and who may use them (see `routes.rs`).
+pub const ROUTES: &[RouteSpec] = &[];
+
+/// This module's handlers; merged into [`crate::app`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,15 @@
+//! The Telegram webhook: updates for the elections bot, checked against the configured
+//! secret token.
+
+use axum::Router;
+
+use crate::AppState;
+use crate::routes::RouteSpec;
+
+/// This module's routes and who may use them (see `routes.rs`).
+pub const ROUTES: &[RouteSpec] = &[];
+
+/// This module's handlers; merged into [`crate::app`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
