@@ -161,6 +161,7 @@ impl Role {
         use Permission::*;
         match p {
             ManageUsers | ViewAudit => self == Role::Admin,
+            ImportElections => matches!(self, Role::Admin | Role::Coordinator),
         }
     }
 }
@@ -185,6 +186,8 @@ pub enum Permission {
     ManageUsers,
     /// Read the audit log.
     ViewAudit,
+    /// Upload election data (official protocols, crowd tallies, exit polls) for import.
+    ImportElections,
 }
 
 #[cfg(test)]

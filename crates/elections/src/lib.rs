@@ -2,7 +2,8 @@
 //! and the verdicts Talaka draws from it per polling station, each with its evidence in a
 //! sentence a journalist can quote.
 //!
-//! Invariant: pure. No I/O, no clock, no randomness; storage and channels live elsewhere.
+//! Invariant: pure. No I/O, no clock, no randomness but the seeded generator
+//! (`talaka_forensics::rng`, in `synthetic`); storage and channels live elsewhere.
 
 pub mod arithmetic;
 pub mod crowd;
@@ -10,6 +11,7 @@ pub mod estimate;
 pub mod exitpoll;
 pub mod model;
 pub mod observer;
+pub mod synthetic;
 pub mod verdict;
 pub mod words;
 

@@ -144,6 +144,11 @@ fn set_security_headers(h: &mut HeaderMap, https: bool) {
         headers.push((header::CACHE_CONTROL, "no-store"));
     }
     for (name, value) in headers {
+        // A handler may set a policy of its own for one page (the self-contained forensics
+        // report, whose CSS is inline, under an otherwise stricter policy).
+        if name == header::CONTENT_SECURITY_POLICY && h.contains_key(&name) {
+            continue;
+        }
         h.insert(name, HeaderValue::from_static(value));
     }
     h.remove(header::SERVER);
@@ -180,8 +185,13 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let ctx = (visitor, new_pre);
 
     let mut req = req;
-    // CSRF: every method that may change something.
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // CSRF: every method that may change something, except on bearer-token API routes, which
+    // carry no cookies (a browser cannot add an `Authorization` header to a cross-site request).
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !spec.is_some_and(crate::api::requires_token)
+        // Telegram's webhook: no cookies either; its secret header is checked by the handler.
+        && !spec.is_some_and(crate::telegram::secret_guarded)
+    {
         if !origin_ok(req.headers(), &state) {
             tracing::warn!(route = ?matched, user = ?ctx.0.user_id(), "refused: foreign origin");
             return finish(
@@ -426,8 +436,9 @@ fn origin_ok(headers: &HeaderMap, state: &AppState) -> bool {
         .is_some_and(|host| origin == format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
-/// Find the CSRF token in the `X-CSRF-Token` header or the urlencoded form's `csrf` field; the
-/// body is buffered (within the size limit) and handed on unchanged.
+/// Find the CSRF token in the `X-CSRF-Token` header, the urlencoded form's `csrf` field, or a
+/// multipart form's leading `csrf` field; the body is handed on unchanged (a urlencoded body is
+/// buffered within the size limit, of a multipart body only its start).
 async fn csrf_ok(req: Request, expected: &str) -> Result<(Request, bool), StatusCode> {
     if expected.is_empty() {
         return Ok((req, false));
@@ -441,6 +452,14 @@ async fn csrf_ok(req: Request, expected: &str) -> Result<(Request, bool), Status
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if let Some(boundary) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(multipart_boundary)
+    {
+        return multipart_csrf_ok(req, &boundary, expected).await;
+    }
     if !is_form {
         return Ok((req, false));
     }
@@ -450,6 +469,145 @@ async fn csrf_ok(req: Request, expected: &str) -> Result<(Request, bool), Status
         .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
     let ok = form_urlencoded_value(&bytes, "csrf").is_some_and(|v| ct_eq(&v, expected));
     Ok((Request::from_parts(parts, Body::from(bytes)), ok))
+}
+
+/// How much of a multipart body is read, at most, to find its leading `csrf` field.
+const MULTIPART_CSRF_PREFIX: usize = 16 * 1024;
+
+/// The `boundary` of a `multipart/form-data` content type.
+pub(crate) fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut parts = content_type.split(';');
+    if !parts
+        .next()?
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        let v = v.trim().trim_matches('"');
+        (k.trim().eq_ignore_ascii_case("boundary") && !v.is_empty() && v.len() <= 70)
+            .then(|| v.to_owned())
+    })
+}
+
+/// A multipart form (an upload) carries its CSRF token as its FIRST field, named `csrf`, so
+/// that a form works without JavaScript: browsers send fields in document order. Only the start
+/// of the body is read (at most [`MULTIPART_CSRF_PREFIX`] bytes); the handler receives the body
+/// unchanged, streamed on, and applies its own size limit.
+async fn multipart_csrf_ok(
+    req: Request,
+    boundary: &str,
+    expected: &str,
+) -> Result<(Request, bool), StatusCode> {
+    use http_body_util::BodyExt;
+
+    let (parts, mut body) = req.into_parts();
+    let mut prefix: Vec<u8> = Vec::new();
+    let mut token = None;
+    loop {
+        match first_field(&prefix, boundary, "csrf") {
+            FirstField::Found(v) => {
+                token = v;
+                break;
+            }
+            FirstField::NotThere => break,
+            FirstField::NeedMore if prefix.len() >= MULTIPART_CSRF_PREFIX => break,
+            FirstField::NeedMore => {}
+        }
+        match body.frame().await {
+            None => break,
+            Some(Err(_)) => return Err(StatusCode::BAD_REQUEST),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => prefix.extend_from_slice(&data),
+                // Request trailers carry no form data.
+                Err(_) => break,
+            },
+        }
+    }
+    let ok = token.is_some_and(|v| ct_eq(&v, expected));
+    let body = Body::new(Prefixed {
+        prefix: Some(axum::body::Bytes::from(prefix)),
+        rest: body,
+    });
+    Ok((Request::from_parts(parts, body), ok))
+}
+
+enum FirstField {
+    /// The first part is complete: its value when it is the field we look for.
+    Found(Option<String>),
+    /// The body does not start like a multipart form with that field first.
+    NotThere,
+    NeedMore,
+}
+
+/// Looks at the start of a multipart body for a first part that is the text field `name`.
+fn first_field(buf: &[u8], boundary: &str, name: &str) -> FirstField {
+    let opening = format!("--{boundary}\r\n");
+    if buf.len() < opening.len() {
+        return if opening.as_bytes().starts_with(buf) {
+            FirstField::NeedMore
+        } else {
+            FirstField::NotThere
+        };
+    }
+    if !buf.starts_with(opening.as_bytes()) {
+        return FirstField::NotThere;
+    }
+    let rest = &buf[opening.len()..];
+    let Some(head_end) = find(rest, b"\r\n\r\n") else {
+        return FirstField::NeedMore;
+    };
+    let Ok(head) = std::str::from_utf8(&rest[..head_end]) else {
+        return FirstField::NotThere;
+    };
+    let wanted = format!("name=\"{name}\"");
+    let is_field = head.lines().any(|line| {
+        let lower = line.to_ascii_lowercase();
+        lower.starts_with("content-disposition:")
+            && lower.contains("form-data")
+            && line.split(';').any(|p| p.trim() == wanted)
+            && !lower.contains("filename")
+    });
+    if !is_field {
+        return FirstField::NotThere;
+    }
+    let value = &rest[head_end + 4..];
+    let closing = format!("\r\n--{boundary}");
+    match find(value, closing.as_bytes()) {
+        Some(end) => FirstField::Found(
+            std::str::from_utf8(&value[..end])
+                .ok()
+                .map(|v| v.trim().to_owned()),
+        ),
+        None => FirstField::NeedMore,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A body whose first bytes were already read: those bytes, then the rest as it arrives.
+struct Prefixed {
+    prefix: Option<axum::body::Bytes>,
+    rest: Body,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Some(p) = self.prefix.take().filter(|p| !p.is_empty()) {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(p))));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
 }
 
 fn form_urlencoded_value(body: &[u8], name: &str) -> Option<String> {
@@ -518,4 +676,54 @@ pub fn error_response(
             message_key: key,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_boundaries() {
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=----abc").as_deref(),
+            Some("----abc")
+        );
+        assert_eq!(
+            multipart_boundary("Multipart/Form-Data; charset=utf-8; boundary=\"q r\"").as_deref(),
+            Some("q r")
+        );
+        assert_eq!(multipart_boundary("multipart/mixed; boundary=x"), None);
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn the_csrf_field_must_come_first() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n--b\r\n";
+        assert!(matches!(
+            first_field(body.as_bytes(), "b", "csrf"),
+            FirstField::Found(Some(ref v)) if v == "tok"
+        ));
+        // Cut anywhere before the end of the value: more is needed.
+        for cut in [0, 3, 20, body.len() - 6] {
+            assert!(matches!(
+                first_field(&body.as_bytes()[..cut], "b", "csrf"),
+                FirstField::NeedMore
+            ));
+        }
+        let other = "--b\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\ncec\r\n--b\r\n";
+        assert!(matches!(
+            first_field(other.as_bytes(), "b", "csrf"),
+            FirstField::NotThere
+        ));
+        // A file named csrf is not the token.
+        let file = "--b\r\nContent-Disposition: form-data; name=\"csrf\"; filename=\"x\"\r\n\r\ntok\r\n--b";
+        assert!(matches!(
+            first_field(file.as_bytes(), "b", "csrf"),
+            FirstField::NotThere
+        ));
+        assert!(matches!(
+            first_field(b"garbage that is long enough", "b", "csrf"),
+            FirstField::NotThere
+        ));
+    }
 }

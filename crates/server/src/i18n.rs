@@ -147,18 +147,21 @@ impl Lang {
                 include_str!("../i18n/elections/en.toml"),
                 include_str!("../i18n/participate/en.toml"),
                 include_str!("../i18n/bot/en.toml"),
+                include_str!("../i18n/api/en.toml"),
             ],
             Lang::Be => &[
                 include_str!("../i18n/be.toml"),
                 include_str!("../i18n/elections/be.toml"),
                 include_str!("../i18n/participate/be.toml"),
                 include_str!("../i18n/bot/be.toml"),
+                include_str!("../i18n/api/be.toml"),
             ],
             Lang::Ru => &[
                 include_str!("../i18n/ru.toml"),
                 include_str!("../i18n/elections/ru.toml"),
                 include_str!("../i18n/participate/ru.toml"),
                 include_str!("../i18n/bot/ru.toml"),
+                include_str!("../i18n/api/ru.toml"),
             ],
         }
     }

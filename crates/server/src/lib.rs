@@ -51,6 +51,8 @@ struct Inner {
     settings: ServerSettings,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
+    /// The Telegram bot behind `/telegram/webhook`, when webhook mode is on (see `telegram.rs`).
+    telegram: std::sync::OnceLock<telegram::Webhook>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -69,6 +71,7 @@ impl AppState {
             settings,
             clock,
             metrics: Metrics::new(),
+            telegram: std::sync::OnceLock::new(),
         }))
     }
 

@@ -1,7 +1,10 @@
 //! What the web tier needs from the configuration, validated once at start-up.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use talaka_blobs::{BlobStore, LocalBlobStore, MemoryBlobStore};
 use talaka_core::Secret;
 use talaka_core::config::{Config, ConfigError};
 use talaka_core::crypto::SecretKey;
@@ -22,11 +25,19 @@ pub struct ServerSettings {
     pub invite_valid: Duration,
     pub metrics_enabled: bool,
     pub metrics_token: Option<Secret<String>>,
+    /// Largest file a coordinator may upload for import (`elections.max_import_mb`), in bytes.
+    pub max_import_bytes: usize,
+    /// Where photos are kept, encrypted: the folder `elections.blob_dir` (default
+    /// `DATA_DIR/blobs`); in memory for [`ServerSettings::for_origin`].
+    pub blobs: Arc<dyn BlobStore>,
+    /// Largest photo accepted (`elections.max_photo_kb`), in bytes.
+    pub max_photo_bytes: usize,
 }
 
 impl ServerSettings {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let key = config.secret_key()?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(blob_dir(config), &key));
         let https = config.is_https()?;
         let token = config.metrics.token.expose().trim().to_owned();
         Ok(Self {
@@ -40,12 +51,16 @@ impl ServerSettings {
             invite_valid: Duration::from_secs(config.security.invite_valid_hours.max(1) * 3600),
             metrics_enabled: config.metrics.enabled,
             metrics_token: (!token.is_empty()).then(|| Secret::new(token)),
+            max_import_bytes: mb_to_bytes(config.elections.max_import_mb),
+            blobs,
+            max_photo_bytes: kb_to_bytes(config.elections.max_photo_kb),
         })
     }
 
     /// Settings for tests and the demo: a given key, plain HTTP at `origin`.
     pub fn for_origin(key: SecretKey, origin: &str) -> Self {
         let d = Config::default();
+        let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new(&key));
         Self {
             key,
             https: origin.starts_with("https://"),
@@ -57,7 +72,29 @@ impl ServerSettings {
             invite_valid: Duration::from_secs(d.security.invite_valid_hours * 3600),
             metrics_enabled: true,
             metrics_token: None,
+            max_import_bytes: mb_to_bytes(d.elections.max_import_mb),
+            blobs,
+            max_photo_bytes: kb_to_bytes(d.elections.max_photo_kb),
         }
+    }
+}
+
+/// Megabytes to bytes, at least one megabyte, saturating on 32-bit targets.
+fn mb_to_bytes(mb: u64) -> usize {
+    usize::try_from(mb.max(1).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+}
+
+/// Kilobytes to bytes, at least one kilobyte, saturating on 32-bit targets.
+fn kb_to_bytes(kb: u64) -> usize {
+    usize::try_from(kb.max(1).saturating_mul(1024)).unwrap_or(usize::MAX)
+}
+
+/// `elections.blob_dir`, or `DATA_DIR/blobs` when it is empty.
+pub fn blob_dir(config: &Config) -> PathBuf {
+    if config.elections.blob_dir.as_os_str().is_empty() {
+        config.data_dir.join("blobs")
+    } else {
+        config.elections.blob_dir.clone()
     }
 }
 

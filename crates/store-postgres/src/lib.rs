@@ -26,6 +26,8 @@ use talaka_store::{
 };
 
 mod elections;
+mod integrations;
+mod photos;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -37,6 +39,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "0002_elections",
         include_str!("../migrations/0002_elections.sql"),
+    ),
+    (
+        3,
+        "0003_photos",
+        include_str!("../migrations/0003_photos.sql"),
+    ),
+    (
+        4,
+        "0004_integrations",
+        include_str!("../migrations/0004_integrations.sql"),
     ),
 ];
 

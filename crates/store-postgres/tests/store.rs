@@ -185,7 +185,12 @@ async fn concurrent_migrations_apply_once() {
     let non_empty: Vec<_> = applied.iter().filter(|a| !a.is_empty()).collect();
     assert_eq!(
         non_empty,
-        vec![&vec!["0001_init".to_owned(), "0002_elections".to_owned()]],
+        vec![&vec![
+            "0001_init".to_owned(),
+            "0002_elections".to_owned(),
+            "0003_photos".to_owned(),
+            "0004_integrations".to_owned(),
+        ]],
         "applied: {applied:?}"
     );
     let pool = db.pool().await;
@@ -195,7 +200,7 @@ async fn concurrent_migrations_apply_once() {
         .expect("count")
         .try_get("n")
         .expect("n");
-    assert_eq!(n, 2);
+    assert_eq!(n, 4);
     db.cleanup().await;
 }
 
@@ -722,4 +727,22 @@ mod elections {
     async fn imports_a_hundred_thousand_stations() {
         timed_import(100_000).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_story() {
+    let Some((store, db)) = talaka_store_postgres::testing::test_store().await else {
+        return;
+    };
+    talaka_store::story_integrations::integrations(&store).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_story() {
+    let Some((store, db)) = talaka_store_postgres::testing::test_store().await else {
+        return;
+    };
+    talaka_store::story_photos::photos(&store).await;
+    db.cleanup().await;
 }

@@ -389,6 +389,143 @@ async fn load_dataset(
     Ok(d)
 }
 
+/// The page cache of a connection that stores reports: 128 MiB instead of SQLite's 2 MB.
+const REPORTS_CACHE_PRAGMA: &str = "PRAGMA cache_size = -131072";
+/// Checkpoint the WAL every 10,000 pages (40 MB) instead of 1,000: an index page written by
+/// several groups of reports is copied back into the database once, not each time.
+const REPORTS_CHECKPOINT_PRAGMA: &str = "PRAGMA wal_autocheckpoint = 10000";
+
+/// Distinct codes per `IN (…)` list, well under SQLite's parameter limit.
+const MAX_IN_LIST: usize = 10_000;
+
+/// `code → id` for the distinct `codes`, with `select` = `SELECT code, id FROM t WHERE
+/// election_id = ` (the election and the code list are appended). Unknown codes are left out.
+async fn ids_by_code<'a>(
+    conn: &mut SqliteConnection,
+    select: &'static str,
+    election: i64,
+    codes: impl Iterator<Item = &'a str>,
+) -> ElectionResult<HashMap<String, i64>> {
+    let mut distinct: Vec<&str> = codes.collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut out = HashMap::with_capacity(distinct.len());
+    for chunk in distinct.chunks(MAX_IN_LIST) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(select);
+        qb.push_bind(election).push(" AND code IN (");
+        let mut list = qb.separated(", ");
+        for code in chunk {
+            list.push_bind(*code);
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+            out.insert(get::<String>(&row, "code")?, get::<i64>(&row, "id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Station codes of an election by id, for the ids given (all of the election's stations are
+/// read when that is most of them).
+async fn ids_by_code_rev(
+    conn: &mut SqliteConnection,
+    election: i64,
+    ids: &[i64],
+) -> ElectionResult<HashMap<i64, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    let rows = sqlx::query("SELECT id, code FROM stations WHERE election_id = ?")
+        .bind(election)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    for row in &rows {
+        let id: i64 = get(row, "id")?;
+        if wanted.contains(&id) {
+            out.insert(id, get(row, "code")?);
+        }
+    }
+    Ok(out)
+}
+
+/// A participant's report as it will be inserted.
+struct ReportRow {
+    participant: String,
+    station: i64,
+    option: i64,
+    verification: &'static str,
+    photo: Option<String>,
+    duplicate_photo: bool,
+    at: i64,
+    fingerprint: String,
+    counted: bool,
+}
+
+/// For each of `photos` already stored in the election: each participant who sent it, with the
+/// duplicate flag of their first sending, in the order they first sent it.
+async fn photos_seen<'a>(
+    conn: &mut SqliteConnection,
+    election: i64,
+    photos: impl Iterator<Item = &'a str>,
+) -> ElectionResult<HashMap<String, Vec<(String, bool)>>> {
+    let mut distinct: Vec<&str> = photos.collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut out: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+    for chunk in distinct.chunks(MAX_IN_LIST) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "SELECT photo_sha256, participant, duplicate_photo FROM ballot_reports \
+             WHERE election_id = ",
+        );
+        qb.push_bind(election).push(" AND photo_sha256 IN (");
+        let mut list = qb.separated(", ");
+        for h in chunk {
+            list.push_bind(*h);
+        }
+        qb.push(") ORDER BY id");
+        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+            let list = out.entry(get::<String>(&row, "photo_sha256")?).or_default();
+            let who: String = get(&row, "participant")?;
+            if !list.iter().any(|(p, _)| *p == who) {
+                list.push((who, get::<bool>(&row, "duplicate_photo")?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Each participant's counted report in the election: `participant → (id, at)`.
+async fn counted_reports<'a>(
+    conn: &mut SqliteConnection,
+    election: i64,
+    participants: impl Iterator<Item = &'a str>,
+) -> ElectionResult<HashMap<&'a str, (i64, i64)>> {
+    let mut distinct: Vec<&'a str> = participants.collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut out = HashMap::with_capacity(distinct.len());
+    for chunk in distinct.chunks(MAX_IN_LIST) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "SELECT participant, id, at FROM ballot_reports WHERE election_id = ",
+        );
+        qb.push_bind(election)
+            .push(" AND counted = 1 AND participant IN (");
+        let mut list = qb.separated(", ");
+        for p in chunk {
+            list.push_bind(*p);
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+            let p: String = get(&row, "participant")?;
+            // Borrow the caller's string, not the row's.
+            if let Ok(i) = chunk.binary_search(&p.as_str()) {
+                out.insert(chunk[i], (get::<i64>(&row, "id")?, get::<i64>(&row, "at")?));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn i64_of(v: u32) -> i64 {
     i64::from(v)
 }
@@ -987,8 +1124,8 @@ impl ElectionStore for SqliteStore {
                (SELECT COUNT(*) FROM protocols p WHERE p.station_id = s.id \
                  AND p.observer IS NOT NULL) AS copies, \
                (SELECT COUNT(*) FROM exit_poll_tallies t WHERE t.station_id = s.id) AS polls, \
-               (SELECT COUNT(*) FROM ballot_reports r WHERE r.station_id = s.id \
-                 AND r.counted = 1) AS reports \
+               (SELECT COALESCE(SUM(c.reported), 0) FROM crowd_report_counts c \
+                 WHERE c.station_id = s.id) AS reports \
              FROM stations s LEFT JOIN areas a ON a.id = s.area_id",
         );
         push_station_filter(&mut qb, e.id, filter);
@@ -1079,6 +1216,11 @@ impl ElectionStore for SqliteStore {
             check_report(r)?;
         }
         let mut tx = self.write_tx().await?;
+        // Reports land all over the participant, receipt and photo indexes; with SQLite's
+        // default 2 MB page cache nearly every insert reads its index pages back from the OS.
+        for pragma in [REPORTS_CACHE_PRAGMA, REPORTS_CHECKPOINT_PRAGMA] {
+            sqlx::query(pragma).execute(&mut *tx).await.map_err(db)?;
+        }
         let eid: i64 = sqlx::query("SELECT id FROM elections WHERE code = ?")
             .bind(election)
             .fetch_optional(&mut *tx)
@@ -1088,116 +1230,109 @@ impl ElectionStore for SqliteStore {
             .transpose()
             .map_err(db)?
             .ok_or_else(|| ElectionError::UnknownElection(election.to_owned()))?;
-        let mut stations: HashMap<&str, i64> = HashMap::new();
-        let mut options: HashMap<&str, i64> = HashMap::new();
+        // One query each for the batch's stations, options and participants' counted reports,
+        // instead of one per report: the group-commit writer hands over hundreds at a time.
+        let stations = ids_by_code(
+            &mut tx,
+            "SELECT code, id FROM stations WHERE election_id = ",
+            eid,
+            reports.iter().map(|r| r.station.as_str()),
+        )
+        .await?;
+        let options = ids_by_code(
+            &mut tx,
+            "SELECT code, id FROM ballot_options WHERE election_id = ",
+            eid,
+            reports.iter().map(|r| r.option.as_str()),
+        )
+        .await?;
+        let mut current =
+            counted_reports(&mut tx, eid, reports.iter().map(|r| r.participant.as_str())).await?;
+        let stored_photos = photos_seen(
+            &mut tx,
+            eid,
+            reports.iter().filter_map(|r| r.photo_sha256.as_deref()),
+        )
+        .await?;
+
+        // Decide every report in memory, in order, as if they came one by one; the database
+        // then gets one multi-row INSERT per few hundred reports instead of a round trip each.
+        let mut rows: Vec<ReportRow> = Vec::with_capacity(reports.len());
         let mut receipts = Vec::with_capacity(reports.len());
+        // Participant → index in `rows` of their counted report from this batch.
+        let mut counted_here: HashMap<&str, usize> = HashMap::new();
+        // Photo → (participant, duplicate flag) of each participant's first sending in this batch.
+        let mut photos_here: HashMap<&str, Vec<(&str, bool)>> = HashMap::new();
+        let mut superseded: Vec<i64> = Vec::new();
         for r in reports {
-            let sid = match stations.get(r.station.as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id: i64 =
-                        sqlx::query("SELECT id FROM stations WHERE election_id = ? AND code = ?")
-                            .bind(eid)
-                            .bind(&r.station)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(db)?
-                            .map(|row| row.try_get(0))
-                            .transpose()
-                            .map_err(db)?
-                            .ok_or_else(|| {
-                                ElectionError::invalid(format!(
-                                    "report: station {:?} is not in election {election:?}",
-                                    r.station
-                                ))
-                            })?;
-                    stations.insert(&r.station, id);
-                    id
-                }
-            };
-            let oid = match options.get(r.option.as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id: i64 = sqlx::query(
-                        "SELECT id FROM ballot_options WHERE election_id = ? AND code = ?",
-                    )
-                    .bind(eid)
-                    .bind(&r.option)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .map(|row| row.try_get(0))
-                    .transpose()
-                    .map_err(db)?
-                    .ok_or_else(|| {
-                        ElectionError::invalid(format!(
-                            "report: option {:?} is not on the ballot of {election:?}",
-                            r.option
-                        ))
-                    })?;
-                    options.insert(&r.option, id);
-                    id
-                }
-            };
+            let sid = *stations.get(r.station.as_str()).ok_or_else(|| {
+                ElectionError::invalid(format!(
+                    "report: station {:?} is not in election {election:?}",
+                    r.station
+                ))
+            })?;
+            let oid = *options.get(r.option.as_str()).ok_or_else(|| {
+                ElectionError::invalid(format!(
+                    "report: option {:?} is not on the ballot of {election:?}",
+                    r.option
+                ))
+            })?;
             // A photo is a duplicate when another participant sent it before this one first
             // did; re-sending one's own photo keeps the verdict of the first sending.
-            let duplicate_photo = match &r.photo_sha256 {
+            let duplicate_photo = match r.photo_sha256.as_deref() {
                 None => false,
-                Some(h) => sqlx::query(
-                    "SELECT COALESCE( \
-                       (SELECT duplicate_photo FROM ballot_reports WHERE election_id = ?1 \
-                          AND photo_sha256 = ?2 AND participant = ?3 ORDER BY id LIMIT 1), \
-                       EXISTS (SELECT 1 FROM ballot_reports WHERE election_id = ?1 \
-                          AND photo_sha256 = ?2 AND participant <> ?3))",
-                )
-                .bind(eid)
-                .bind(h)
-                .bind(&r.participant)
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get::<bool, _>(0))
-                .map_err(db)?,
+                Some(h) => {
+                    let stored = stored_photos.get(h);
+                    let here = photos_here.get(h);
+                    let own_first = stored
+                        .and_then(|v| v.iter().find(|(p, _)| *p == r.participant))
+                        .map(|(_, d)| *d)
+                        .or_else(|| {
+                            here.and_then(|v| v.iter().find(|(p, _)| *p == r.participant))
+                                .map(|(_, d)| *d)
+                        });
+                    let dup = own_first.unwrap_or_else(|| {
+                        stored.is_some_and(|v| v.iter().any(|(p, _)| *p != r.participant))
+                            || here.is_some_and(|v| v.iter().any(|(p, _)| *p != r.participant))
+                    });
+                    let list = photos_here.entry(h).or_default();
+                    if !list.iter().any(|(p, _)| *p == r.participant) {
+                        list.push((r.participant.as_str(), dup));
+                    }
+                    dup
+                }
             };
-            let current = sqlx::query(
-                "SELECT id, at FROM ballot_reports WHERE election_id = ? AND participant = ? \
-                 AND counted = 1",
-            )
-            .bind(eid)
-            .bind(&r.participant)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let (counted, replaced_previous) = match current {
-                None => (true, false),
-                Some(cur) if r.at >= get::<i64>(&cur, "at")? => {
-                    sqlx::query("UPDATE ballot_reports SET counted = 0 WHERE id = ?")
-                        .bind(get::<i64>(&cur, "id")?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
+            let in_batch = counted_here.get(r.participant.as_str()).copied();
+            let (counted, replaced_previous) = match (in_batch, current.get(r.participant.as_str()))
+            {
+                (Some(i), _) if r.at >= rows[i].at => {
+                    rows[i].counted = false;
                     (true, true)
                 }
-                Some(_) => (false, false),
+                (Some(_), _) => (false, false),
+                (None, None) => (true, false),
+                (None, Some(&(id, at))) if r.at >= at => {
+                    superseded.push(id);
+                    current.remove(r.participant.as_str());
+                    (true, true)
+                }
+                (None, Some(_)) => (false, false),
             };
+            if counted {
+                counted_here.insert(r.participant.as_str(), rows.len());
+            }
             let (receipt, fingerprint) = new_receipt()?;
-            sqlx::query(
-                "INSERT INTO ballot_reports (election_id, participant, station_id, option_id, \
-                 verification, photo_sha256, duplicate_photo, at, receipt_fingerprint, counted) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(eid)
-            .bind(&r.participant)
-            .bind(sid)
-            .bind(oid)
-            .bind(verification_str(r.verification))
-            .bind(r.photo_sha256.as_deref())
-            .bind(duplicate_photo)
-            .bind(r.at)
-            .bind(&fingerprint)
-            .bind(counted)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            rows.push(ReportRow {
+                participant: r.participant.clone(),
+                station: sid,
+                option: oid,
+                verification: verification_str(r.verification),
+                photo: r.photo_sha256.clone(),
+                duplicate_photo,
+                at: r.at,
+                fingerprint,
+                counted,
+            });
             receipts.push(ReportReceipt {
                 receipt,
                 counted,
@@ -1205,6 +1340,38 @@ impl ElectionStore for SqliteStore {
                 duplicate_photo,
             });
         }
+        // Uncount the replaced reports first: at most one counted report per participant.
+        for chunk in superseded.chunks(MAX_IN_LIST) {
+            let mut qb: QueryBuilder<'_, Sqlite> =
+                QueryBuilder::new("UPDATE ballot_reports SET counted = 0 WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await.map_err(db)?;
+        }
+        insert_batch(
+            &mut tx,
+            "INSERT INTO ballot_reports (election_id, participant, station_id, option_id, \
+             verification, photo_sha256, duplicate_photo, at, receipt_fingerprint, counted) ",
+            10,
+            &rows,
+            "",
+            |b, row| {
+                b.push_bind(eid)
+                    .push_bind(row.participant.clone())
+                    .push_bind(row.station)
+                    .push_bind(row.option)
+                    .push_bind(row.verification)
+                    .push_bind(row.photo.clone())
+                    .push_bind(row.duplicate_photo)
+                    .push_bind(row.at)
+                    .push_bind(row.fingerprint.clone())
+                    .push_bind(row.counted);
+            },
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(receipts)
     }
@@ -1240,33 +1407,90 @@ impl ElectionStore for SqliteStore {
     }
 
     async fn crowd_counts(&self, election: &str) -> ElectionResult<Vec<CrowdTally>> {
-        const T: &str = "ballot_reports";
-        let rows = sqlx::query(
-            "SELECT s.code AS station, o.code AS option, COUNT(*) AS n, \
-                    SUM(r.verification = 'photo_verified' AND r.duplicate_photo = 0) AS v \
-             FROM ballot_reports r JOIN elections e ON e.id = r.election_id \
-             JOIN stations s ON s.id = r.station_id JOIN ballot_options o ON o.id = r.option_id \
-             WHERE e.code = ? AND r.counted = 1 \
-             GROUP BY r.station_id, r.option_id ORDER BY r.station_id, o.position, o.id",
+        const T: &str = "crowd_report_counts";
+        // `crowd_report_counts` is kept by triggers in the reports' own transactions (see
+        // migration 0004): a few thousand rows to read instead of every counted report, from a
+        // covering index in station order; codes are joined here rather than in SQL.
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let Some(eid) = sqlx::query("SELECT id FROM elections WHERE code = ?")
+            .bind(election)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()
+            .map_err(db)?
+        else {
+            return Ok(Vec::new());
+        };
+        // Options in ballot order: id → (rank, code).
+        let mut options: HashMap<i64, (usize, String)> = HashMap::new();
+        for (rank, row) in sqlx::query(
+            "SELECT id, code FROM ballot_options WHERE election_id = ? ORDER BY position, id",
         )
-        .bind(election)
-        .fetch_all(&self.pool)
+        .bind(eid)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .enumerate()
+        {
+            options.insert(get(row, "id")?, (rank, get(row, "code")?));
+        }
+        let counts = sqlx::query(
+            "SELECT station_id, option_id, reported, verified FROM crowd_report_counts \
+             WHERE election_id = ? AND reported > 0 ORDER BY election_id, station_id, option_id",
+        )
+        .bind(eid)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        let mut out: Vec<CrowdTally> = Vec::new();
-        for row in &rows {
-            let station: String = get(row, "station")?;
-            let option: String = get(row, "option")?;
-            if out.last().is_none_or(|t| t.station != station) {
-                out.push(CrowdTally {
-                    station,
-                    ..CrowdTally::default()
-                });
+        let mut station_ids: Vec<i64> = Vec::new();
+        let mut per_station: Vec<Vec<(usize, u32, u32)>> = Vec::new();
+        for row in &counts {
+            let sid: i64 = get(row, "station_id")?;
+            let oid: i64 = get(row, "option_id")?;
+            let rank = options
+                .get(&oid)
+                .map(|(r, _)| *r)
+                .ok_or_else(|| corrupt(T, format!("unknown option {oid}")))?;
+            if station_ids.last() != Some(&sid) {
+                station_ids.push(sid);
+                per_station.push(Vec::new());
             }
-            let t = out.last_mut().ok_or_else(|| corrupt(T, "no tally"))?;
-            t.reported
-                .push((option.clone(), u32_of(T, "n", get(row, "n")?)?));
-            t.verified.push((option, u32_of(T, "v", get(row, "v")?)?));
+            if let Some(list) = per_station.last_mut() {
+                list.push((
+                    rank,
+                    u32_of(T, "reported", get(row, "reported")?)?,
+                    u32_of(T, "verified", get(row, "verified")?)?,
+                ));
+            }
+        }
+        let codes = ids_by_code_rev(&mut conn, eid, &station_ids).await?;
+        let by_rank: Vec<&str> = {
+            let mut v: Vec<(usize, &str)> =
+                options.values().map(|(r, c)| (*r, c.as_str())).collect();
+            v.sort_unstable();
+            v.into_iter().map(|(_, c)| c).collect()
+        };
+        let mut out: Vec<CrowdTally> = Vec::with_capacity(station_ids.len());
+        for (sid, mut list) in station_ids.into_iter().zip(per_station) {
+            list.sort_unstable_by_key(|(rank, _, _)| *rank);
+            let station = codes
+                .get(&sid)
+                .cloned()
+                .ok_or_else(|| corrupt(T, format!("unknown station {sid}")))?;
+            out.push(CrowdTally {
+                station,
+                reported: list
+                    .iter()
+                    .map(|(r, n, _)| (by_rank[*r].to_owned(), *n))
+                    .collect(),
+                verified: list
+                    .iter()
+                    .map(|(r, _, v)| (by_rank[*r].to_owned(), *v))
+                    .collect(),
+            });
         }
         Ok(out)
     }

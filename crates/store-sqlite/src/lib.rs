@@ -10,8 +10,10 @@
 //! The database file (and its folder, when `open` creates them) is readable by its owner only.
 
 mod elections;
+mod integrations;
 mod migrate;
 mod ops;
+mod photos;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -28,6 +28,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_elections",
         sql: include_str!("../migrations/0002_elections.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_photos",
+        sql: include_str!("../migrations/0003_photos.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_integrations",
+        sql: include_str!("../migrations/0004_integrations.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

@@ -236,7 +236,12 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
     all.sort();
     assert_eq!(
         all,
-        vec!["0001_init".to_owned(), "0002_elections".to_owned()],
+        vec![
+            "0001_init".to_owned(),
+            "0002_elections".to_owned(),
+            "0003_photos".to_owned(),
+            "0004_integrations".to_owned(),
+        ],
         "a: {ra:?}, b: {rb:?}"
     );
 }
@@ -701,4 +706,17 @@ mod elections {
     async fn imports_a_hundred_thousand_stations() {
         timed_import(100_000).await;
     }
+}
+
+#[tokio::test]
+async fn integrations_story() {
+    let (_dir, store) = fresh().await;
+    talaka_store::story_integrations::integrations(&store).await;
+}
+
+#[tokio::test]
+async fn photos_story() {
+    let (_dir, store) = fresh().await;
+    talaka_store::story_photos::photos(&store).await;
+    assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
 }

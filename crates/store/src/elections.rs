@@ -329,9 +329,20 @@ pub trait ElectionStore: Send + Sync {
 
 /// Both storage traits on one handle: hold an `Arc<dyn Stores>`, pass `&dyn Store` or
 /// `&dyn ElectionStore` on (trait upcasting).
-pub trait Stores: Store + ElectionStore {}
+pub trait Stores:
+    Store + ElectionStore + crate::integrations::IntegrationStore + crate::photos::PhotoStore
+{
+}
 
-impl<T: Store + ElectionStore + ?Sized> Stores for T {}
+impl<
+    T: Store
+        + ElectionStore
+        + crate::integrations::IntegrationStore
+        + crate::photos::PhotoStore
+        + ?Sized,
+> Stores for T
+{
+}
 
 // ---------------------------------------------------------------------------------------------
 // rules shared by the backends

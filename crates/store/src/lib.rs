@@ -15,12 +15,20 @@ use talaka_core::audit::{AuditEntry, NewAudit};
 use talaka_core::user::{Role, UserId, Username};
 
 pub mod elections;
+pub mod integrations;
+pub mod photos;
 #[cfg(feature = "testing")]
 pub mod story;
 #[cfg(feature = "testing")]
 pub mod story_elections;
+#[cfg(feature = "testing")]
+pub mod story_integrations;
+#[cfg(feature = "testing")]
+pub mod story_photos;
 
 pub use elections::{ElectionError, ElectionResult, ElectionStore, Stores};
+pub use integrations::{Integration, IntegrationId, IntegrationStore, NewIntegration, TokenScope};
+pub use photos::{NewPhoto, PhotoId, PhotoRecord, PhotoStore, PhotoSubject};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -21,7 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the web server and the background worker until SIGINT or SIGTERM.
     Serve,
-    /// Try Talaka out: a fresh database in a new folder, a throw-away key and an admin account.
+    /// Try Talaka out: a fresh database in a new folder, a throw-away key, an admin account and
+    /// a synthetic election (thousands of stations, fraud, crowd reports, exit polls) to explore.
     Demo(DemoArgs),
     /// Apply pending database migrations.
     Migrate,
@@ -39,6 +40,40 @@ pub enum Command {
     /// Election forensics on polling-station results: every classic test, as JSON and as a
     /// self-contained HTML report. A statistical anomaly is not proof of fraud.
     Analyze(AnalyzeArgs),
+    /// Import an election's data (official protocols, crowd reports, exit polls) into the
+    /// database, in one transaction: a bad row rejects the whole file. Importing the same file
+    /// again changes nothing.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The file: `.csv`, or a `.zip` holding one CSV.
+    pub file: PathBuf,
+    /// What the file is: `generic` (crates/import/FORMAT.md: one official protocol per
+    /// station), `voice2020` (the Golos data set of Belarus 2020, `voice.csv`, with
+    /// `geo-categorized.csv` beside it if present), `cec` (the Russian CEC/Shpilkin file) or
+    /// `exitpoll` (the Exitpol Abroad format).
+    #[arg(long, value_enum)]
+    pub format: ImportFormat,
+    /// The election's code, e.g. `ru-2024-president`. Required except for `voice2020`
+    /// (`by-2020-president`).
+    #[arg(long, value_name = "CODE")]
+    pub election: Option<String>,
+    /// The election's name; required for a new election unless the file gives it.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Polling day (`YYYY-MM-DD`); required for a new election unless the file gives it.
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    Generic,
+    Voice2020,
+    Cec,
+    Exitpoll,
 }
 
 #[derive(Debug, clap::Args)]

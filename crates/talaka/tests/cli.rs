@@ -699,6 +699,35 @@ fn demo_starts_with_an_admin_and_a_one_time_password() {
     let (code, _, _) = get(addr, "/healthz");
     assert_eq!(code, 200);
 
+    // A synthetic election fills the elections pages; the greeting says where to look.
+    let election = server
+        .seen
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("election:"))
+        .unwrap_or_else(|| panic!("no election line: {:?}", server.seen))
+        .trim()
+        .to_owned();
+    let url = format!("http://{addr}/elections/");
+    let code = election
+        .strip_prefix(&url)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{election:?} does not start with {url}"))
+        .to_owned();
+    let stored = block_on(async {
+        talaka_store::ElectionStore::elections(&open_store(&demo_dir.join("talaka.db")).await)
+            .await
+            .expect("list elections")
+    });
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let e = &stored[0];
+    assert_eq!(e.code, code);
+    assert!(e.stations > 2_000 && e.official_protocols > 2_000, "{e:?}");
+    assert!(
+        e.observer_copies > 0 && e.exit_polls > 0 && e.crowd_rows > 0,
+        "{e:?}"
+    );
+    assert!(e.counted_reports > 1_000, "{e:?}");
+
     let admin = block_on(async {
         open_store(&demo_dir.join("talaka.db"))
             .await
@@ -1039,4 +1068,315 @@ mod analyze {
         let out = Install::new().run(&["analyze", "x.csv", "--json", "a", "--mc", "-1"]);
         assert_eq!(out.status.code(), Some(2), "{out:?}");
     }
+}
+
+mod import {
+    //! `talaka import`: the real Golos and exit-poll files from `../shared/data`, idempotence,
+    //! and a broken file refused with its line while nothing is stored.
+
+    use super::*;
+    use talaka_store::ElectionStore;
+    use talaka_store::elections::ElectionSummary;
+
+    /// A file under `../shared/data`; `None` (the test is skipped) when it is missing, except
+    /// under `CI=true`, where a missing file fails the test.
+    fn shared(rel: &str) -> Option<PathBuf> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data")
+            .join(rel);
+        if path.is_file() {
+            return Some(path);
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing",
+            path.display()
+        );
+        eprintln!("skipped: {} is missing", path.display());
+        None
+    }
+
+    fn elections(install: &Install) -> Vec<ElectionSummary> {
+        block_on(async {
+            ElectionStore::elections(&open_store(&install.db_path()).await)
+                .await
+                .expect("list elections")
+        })
+    }
+
+    fn import_audits(install: &Install) -> Vec<talaka_core::audit::AuditEntry> {
+        block_on(async {
+            open_store(&install.db_path())
+                .await
+                .list_audit(None, 1000)
+                .await
+                .expect("audit log")
+        })
+        .into_iter()
+        .filter(|e| e.action == "election.imported")
+        .collect()
+    }
+
+    #[test]
+    fn the_golos_data_set_imports_once_and_again_changes_nothing() {
+        let Some(voice) = shared("belarus-2020/voice.csv") else {
+            return;
+        };
+        let install = Install::new();
+        let file = voice.to_str().expect("utf-8");
+        let out = install.ok(&["import", "--format", "voice2020", file]);
+        assert!(
+            out.stdout.contains("into election by-2020-president"),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains("stations: 5709 new"), "{out:?}");
+        // The three negative "against" cells of the real file are named, not hidden.
+        assert_eq!(out.stdout.matches("left out: line").count(), 3, "{out:?}");
+        // Not a terminal: no progress bar, nothing on stderr.
+        assert_eq!(out.stderr, "", "{out:?}");
+
+        let list = elections(&install);
+        assert_eq!(list.len(), 1);
+        let e = &list[0];
+        assert_eq!(
+            (e.code.as_str(), e.date.as_str()),
+            ("by-2020-president", "2020-08-09")
+        );
+        assert_eq!((e.stations, e.official_protocols), (5_709, 1_395));
+        assert_eq!(e.options, 8);
+        let audits = import_audits(&install);
+        assert_eq!(audits.len(), 1, "{audits:?}");
+        assert_eq!(audits[0].actor, talaka_core::audit::Actor::Cli);
+        assert_eq!(
+            audits[0].target.as_deref(),
+            Some("election:by-2020-president")
+        );
+
+        let out = install.ok(&["import", "--format", "voice2020", file]);
+        assert!(out.stdout.starts_with("Nothing changed"), "{out:?}");
+        assert_eq!(elections(&install), list);
+        assert_eq!(import_audits(&install).len(), 1, "no entry for no change");
+    }
+
+    #[test]
+    fn the_exit_poll_file_creates_an_election_with_its_stations_abroad() {
+        let Some(poll) = shared("russia/2024-exit-poll-abroad.csv") else {
+            return;
+        };
+        let install = Install::new();
+        let file = poll.to_str().expect("utf-8");
+        // A new election needs a code, a name and a date; nothing is stored without them.
+        let out = install.run(&["import", "--format", "exitpoll", file]);
+        assert!(out.one_error_line().contains("--election"), "{out:?}");
+        let out = install.run(&[
+            "import",
+            "--format",
+            "exitpoll",
+            "--election",
+            "ru-2024-president",
+            file,
+        ]);
+        assert!(out.one_error_line().contains("--date"), "{out:?}");
+        assert!(elections(&install).is_empty());
+
+        let args = [
+            "import",
+            "--format",
+            "exitpoll",
+            "--election",
+            "ru-2024-president",
+            "--name",
+            "Presidential election in Russia 2024",
+            "--date",
+            "2024-03-17",
+            file,
+        ];
+        let out = install.ok(&args);
+        assert!(out.stdout.contains("exit-poll tallies: 62 new"), "{out:?}");
+        let list = elections(&install);
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].stations, list[0].exit_polls), (62, 62));
+        assert_eq!(list[0].official_protocols, 0);
+        let dataset = block_on(async {
+            ElectionStore::dataset(&open_store(&install.db_path()).await, "ru-2024-president")
+                .await
+                .expect("read")
+                .expect("stored")
+        });
+        assert!(dataset.stations.iter().all(|s| s.abroad));
+        let codes: Vec<&str> = dataset
+            .info
+            .options
+            .iter()
+            .map(|o| o.code.as_str())
+            .collect();
+        for code in ["putin", "davankov", "slutskiy", "haritonov"] {
+            assert!(codes.contains(&code), "{codes:?}");
+        }
+
+        let out = install.ok(&args);
+        assert!(out.stdout.starts_with("Nothing changed"), "{out:?}");
+    }
+
+    #[test]
+    fn a_generic_file_adds_protocols_and_corrections_replace_them() {
+        let install = Install::new();
+        let file = install.dir.path().join("town.csv");
+        let header =
+            "station,region,registered,ballots_issued,ballots_cast,option:Alice Smith,option:Bob\n";
+        std::fs::write(
+            &file,
+            format!("{header}1,North,1000,612,610,400,198\n2,South,800,500,499,100,390\n"),
+        )
+        .expect("write");
+        let path = file.to_str().expect("utf-8");
+        let args = [
+            "import",
+            "--format",
+            "generic",
+            "--election",
+            "town-2024",
+            "--name",
+            "Town council",
+            "--date",
+            "2024-05-01",
+            path,
+        ];
+        let out = install.ok(&args);
+        assert!(out.stdout.contains("protocols: 2 new"), "{out:?}");
+        // A correction of one station: one protocol updated, the rest unchanged.
+        std::fs::write(
+            &file,
+            format!("{header}1,North,1000,612,610,401,197\n2,South,800,500,499,100,390\n"),
+        )
+        .expect("write");
+        let out = install.ok(&args);
+        assert!(
+            out.stdout
+                .contains("protocols: 0 new, 1 updated, 1 unchanged"),
+            "{out:?}"
+        );
+        let dataset = block_on(async {
+            ElectionStore::dataset(&open_store(&install.db_path()).await, "town-2024")
+                .await
+                .expect("read")
+                .expect("stored")
+        });
+        let f = &dataset.protocols[0].figures;
+        assert_eq!(dataset.protocols[0].station, "1");
+        assert_eq!(
+            (f.registered, f.issued(), f.voters),
+            (Some(1000), Some(612), Some(610))
+        );
+        assert_eq!(f.votes_for("alice-smith"), Some(401));
+        assert_eq!(import_audits(&install).len(), 2);
+    }
+
+    #[test]
+    fn a_broken_row_is_refused_with_its_line_and_nothing_is_stored() {
+        let (Some(voice), Some(poll)) = (
+            shared("belarus-2020/voice.csv"),
+            shared("russia/2024-exit-poll-abroad.csv"),
+        ) else {
+            return;
+        };
+        let install = Install::new();
+        let text = std::fs::read_to_string(&voice).expect("read voice.csv");
+        // Line 103 (the header is line 1): station 01-011-0058, `registered` = 561.
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert!(
+            lines[102].starts_with("01-011-0058,,561,"),
+            "{}",
+            lines[102]
+        );
+        lines[102] = lines[102].replacen(",561,", ",56l,", 1);
+        let broken = install.dir.path().join("voice.csv");
+        std::fs::write(&broken, lines.join("\n") + "\n").expect("write");
+        let broken = broken.to_str().expect("utf-8");
+
+        // On a fresh installation: refused before the database is even created.
+        let out = install.run(&["import", "--format", "voice2020", broken]);
+        let line = out.one_error_line();
+        assert!(
+            line.contains(broken) && line.contains("line 103") && line.contains("\"registered\""),
+            "{line}"
+        );
+        assert!(line.contains("56l"), "{line}");
+        assert!(!install.db_path().exists());
+
+        // Beside an election already stored: that one is untouched and nothing is added.
+        install.ok(&[
+            "import",
+            "--format",
+            "exitpoll",
+            "--election",
+            "ru-2024-president",
+            "--name",
+            "Russia 2024",
+            "--date",
+            "2024-03-17",
+            poll.to_str().expect("utf-8"),
+        ]);
+        let before = elections(&install);
+        let out = install.run(&["import", "--format", "voice2020", broken]);
+        assert!(out.one_error_line().contains("line 103"), "{out:?}");
+        assert_eq!(elections(&install), before);
+        assert_eq!(import_audits(&install).len(), 1);
+    }
+}
+
+/// `talaka import` on PostgreSQL (`TEST_DATABASE_URL`; skipped without it outside CI): the same
+/// transaction and idempotence as on SQLite.
+#[test]
+fn import_on_postgres_is_idempotent_and_refuses_a_new_election_without_a_date() {
+    let poll = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/russia/2024-exit-poll-abroad.csv");
+    if !poll.is_file() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{poll:?} is missing"
+        );
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(db) = runtime.block_on(talaka_store_postgres::testing::TestDb::new()) else {
+        return;
+    };
+    let base = std::env::var(talaka_store_postgres::testing::TEST_DATABASE_URL)
+        .expect("set when TestDb exists");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{}", db.schema());
+    let install = Install::new();
+    let with_pg = |args: &[&str]| {
+        let mut cmd = install.cmd(args);
+        cmd.env("DATABASE_URL", &url);
+        run(cmd)
+    };
+    let file = poll.to_str().expect("utf-8");
+    let mut args = vec![
+        "import",
+        "--format",
+        "exitpoll",
+        "--election",
+        "ru-2024-president",
+        file,
+    ];
+    let out = with_pg(&args);
+    assert!(out.one_error_line().contains("--date"), "{out:?}");
+    args.splice(5..5, ["--name", "Russia 2024", "--date", "2024-03-17"]);
+    let out = with_pg(&args);
+    assert!(
+        out.status.success() && out.stdout.contains("stations: 62 new"),
+        "{out:?}"
+    );
+    let out = with_pg(&args);
+    assert!(
+        out.status.success() && out.stdout.starts_with("Nothing changed"),
+        "{out:?}"
+    );
+    assert!(!install.db_path().exists());
+    runtime.block_on(db.cleanup());
 }

@@ -1,9 +1,13 @@
 //! The web tier driven over real HTTP: one integration-test binary.
 
 mod access;
+mod api;
 mod auth;
+mod elections;
 mod logs;
+mod participate;
 mod postgres;
 mod shell;
 mod support;
+mod telegram;
 mod views;

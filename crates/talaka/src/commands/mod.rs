@@ -3,6 +3,8 @@
 mod analyze;
 mod backup;
 mod config;
+mod demo_election;
+mod import;
 mod migrate;
 mod serve;
 mod user;
@@ -23,5 +25,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&load()?.config, cmd).await,
         Command::Backup { file } => backup::run(&load()?.config, &file).await,
         Command::Analyze(args) => analyze::run(&args),
+        Command::Import(args) => import::run(&load()?.config, &args).await,
     }
 }

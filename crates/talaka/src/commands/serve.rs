@@ -21,6 +21,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::cli::DemoArgs;
+use crate::commands::demo_election;
 use crate::commands::user::add_user;
 use crate::db;
 
@@ -31,8 +32,12 @@ pub async fn serve(config: Config) -> Result<()> {
     // Refuse a bad database URL or key before anything else happens.
     let url = config.database()?;
     let settings = ServerSettings::from_config(&config)?;
+    talaka_server::telegram::check_config(&config.telegram)?;
     let signals = Signals::install()?;
     init_logging(&config)?;
+    settings.blobs.check().await.context(
+        "cannot write to the photo folder (elections.blob_dir, by default DATA_DIR/blobs)",
+    )?;
     let (store, applied) = db::open_migrated(&url).await?;
     tracing::info!(backend = ?store.backend(), migrations_applied = applied.len(), "database ready");
     let listener = bind(&config.server.bind).await?;
@@ -66,6 +71,9 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
     let (store, _) = db::open_migrated(&url).await?;
     let admin = Username::parse("admin")?;
     let (_, password) = add_user(store.as_ref(), &SystemClock, admin, Role::Admin).await?;
+    let election = demo_election::load(store.as_ref(), &key)
+        .await
+        .context("cannot create the demo election")?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "Talaka demo")?;
@@ -75,6 +83,18 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
         data_dir.display()
     )?;
     writeln!(out, "  open:         {}", config.server.public_url)?;
+    writeln!(
+        out,
+        "  election:     {}/elections/{} (synthetic: {} stations; {} counted honestly, {} with incremental and {} with extreme fraud; {} participants' reports; made in {:.1} s)",
+        config.server.public_url,
+        election.code,
+        election.stations,
+        election.honest,
+        election.incremental,
+        election.extreme,
+        election.reports,
+        election.took.as_secs_f64()
+    )?;
     writeln!(out, "  sign in as:   admin")?;
     writeln!(out, "  password:     {}", password.expose())?;
     writeln!(
@@ -195,6 +215,10 @@ async fn run(
         // An error means the sender is gone: stop as well.
         let _ = server_stop.wait_for(|stop| *stop).await;
     };
+    let mut bot_stop = stop_rx.clone();
+    let telegram = talaka_server::telegram::spawn(config, &state, async move {
+        let _ = bot_stop.wait_for(|stop| *stop).await;
+    })?;
     let mut server = tokio::spawn(talaka_server::serve(listener, state, server_shutdown));
     let worker = tokio::spawn(worker.run(stop_rx));
     tracing::info!("started");
@@ -221,6 +245,11 @@ async fn run(
             grace_seconds = GRACE.as_secs(),
             "the job worker did not stop in time"
         );
+    }
+    if let Some(bot) = telegram
+        && tokio::time::timeout(GRACE, bot).await.is_err()
+    {
+        tracing::warn!("the Telegram bot did not stop in time");
     }
     served
         .map_err(|e| anyhow!("the server task failed: {e}"))?
