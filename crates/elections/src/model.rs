@@ -259,3 +259,159 @@ impl ElectionDataset {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Cyrillic, quotes, commas, line breaks and formula characters: what sources really hold.
+        "[a-zA-Zа-яА-ЯіўІЎ0-9 ,\"'=+@\n-]{0,12}"
+    }
+
+    fn pairs() -> impl Strategy<Value = Vec<(String, u32)>> {
+        vec((text(), any::<u32>()), 0..4)
+    }
+
+    fn count() -> impl Strategy<Value = Count> {
+        prop_oneof![
+            any::<u32>().prop_map(Count::Exact),
+            any::<u32>().prop_map(Count::About),
+            any::<u32>().prop_map(Count::AtLeast),
+        ]
+    }
+
+    fn figures() -> impl Strategy<Value = ProtocolFigures> {
+        (vec(proptest::option::of(any::<u32>()), 13), pairs()).prop_map(|(l, votes)| {
+            ProtocolFigures {
+                registered: l[0],
+                ballots_received: l[1],
+                issued_early: l[2],
+                issued_at_station: l[3],
+                issued_outside: l[4],
+                cancelled: l[5],
+                in_portable_boxes: l[6],
+                in_stationary_boxes: l[7],
+                invalid: l[8],
+                valid: l[9],
+                lost: l[10],
+                unaccounted: l[11],
+                voters: l[12],
+                votes,
+            }
+        })
+    }
+
+    fn dataset() -> impl Strategy<Value = ElectionDataset> {
+        let option = (text(), text(), 0..5usize).prop_map(|(code, name, k)| BallotOption {
+            code,
+            name,
+            kind: [
+                OptionKind::Candidate,
+                OptionKind::Party,
+                OptionKind::AgainstAll,
+                OptionKind::Spoiled,
+                OptionKind::Other,
+            ][k],
+        });
+        let area = (text(), text(), 0..4usize, proptest::option::of(text())).prop_map(
+            |(code, name, k, parent)| Area {
+                code,
+                name,
+                kind: [
+                    AreaKind::Region,
+                    AreaKind::District,
+                    AreaKind::Country,
+                    AreaKind::City,
+                ][k],
+                parent,
+            },
+        );
+        let station = (
+            text(),
+            text(),
+            proptest::option::of(text()),
+            any::<bool>(),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of((-90.0..90.0f64, -180.0..180.0f64)),
+        )
+            .prop_map(|(code, name, area, abroad, registered, c)| Station {
+                code,
+                name,
+                area,
+                abroad,
+                registered,
+                coordinates: c.map(|(lat, lon)| Coordinates { lat, lon }),
+            });
+        let protocol = (text(), proptest::option::of(text()), figures()).prop_map(
+            |(station, observer, figures)| Protocol {
+                station,
+                source: observer.map_or(ProtocolSource::Official, |observer| {
+                    ProtocolSource::ObserverCopy { observer }
+                }),
+                figures,
+            },
+        );
+        let crowd =
+            (text(), pairs(), pairs()).prop_map(|(station, reported, verified)| CrowdTally {
+                station,
+                reported,
+                verified,
+            });
+        let exit_poll = (
+            (text(), text(), any::<u32>(), pairs()),
+            (any::<u32>(), any::<u32>(), proptest::option::of(count())),
+        )
+            .prop_map(
+                |((station, window, surveyed, answers), (declined, spoiled, counted))| {
+                    ExitPollTally {
+                        station,
+                        window,
+                        surveyed,
+                        answers,
+                        declined,
+                        spoiled_or_unknown: spoiled,
+                        counted_at_exit: counted,
+                    }
+                },
+            );
+        (
+            (text(), text(), text(), vec(option, 0..4)),
+            vec(area, 0..4),
+            vec(station, 0..4),
+            vec(protocol, 0..4),
+            vec(crowd, 0..3),
+            vec(exit_poll, 0..3),
+        )
+            .prop_map(
+                |((code, name, date, options), areas, stations, protocols, crowd, exit_polls)| {
+                    ElectionDataset {
+                        info: ElectionInfo {
+                            code,
+                            name,
+                            date,
+                            options,
+                        },
+                        areas,
+                        stations,
+                        protocols,
+                        crowd,
+                        exit_polls,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// The open-data `dataset.json` and the API speak this serialisation: whatever a dataset
+        /// holds comes back equal, coordinates to the last bit included.
+        #[test]
+        fn datasets_round_trip_through_json(ds in dataset()) {
+            let json = serde_json::to_string(&ds).expect("serialises");
+            let back: ElectionDataset = serde_json::from_str(&json).expect("parses");
+            prop_assert_eq!(back, ds);
+        }
+    }
+}
