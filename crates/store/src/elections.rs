@@ -369,6 +369,8 @@ pub const RECEIPT_TIME_CHARS: usize = 9;
 /// Characters of a receipt code's random part: URL-safe base64 of a 256-bit random token, 132
 /// bits, far beyond guessing.
 pub const RECEIPT_RANDOM_CHARS: usize = 22;
+// At least 128 random bits (6 per base64 character), checked when compiling.
+const _: () = assert!(RECEIPT_RANDOM_CHARS * 6 >= 128);
 /// Characters of a receipt code: the time prefix, then the random part.
 pub const RECEIPT_CHARS: usize = RECEIPT_TIME_CHARS + RECEIPT_RANDOM_CHARS;
 /// Receipt codes issued before the time prefix: 16 random characters, stored as the bare
@@ -1177,7 +1179,6 @@ mod tests {
         // The stored key holds no part of the random part: only the time prefix and a hash.
         let random = &a.expose()[RECEIPT_TIME_CHARS..];
         assert_eq!(random.len(), RECEIPT_RANDOM_CHARS);
-        assert!(RECEIPT_RANDOM_CHARS * 6 >= 128);
         assert!(!fa.contains(random));
         assert_eq!(
             &fa[RECEIPT_TIME_CHARS..],
