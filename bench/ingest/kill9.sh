@@ -11,7 +11,7 @@ cycles=${1:-10}
 reports=${2:-300000}
 stations=${3:-2000}
 cargo build --release --quiet -p talaka-bench-ingest
-bin=target/release/talaka-bench-ingest
+bin=${CARGO_TARGET_DIR:-target}/release/talaka-bench-ingest
 work=$(mktemp -d)
 server=""
 loader=""

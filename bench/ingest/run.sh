@@ -11,7 +11,7 @@ stations=${2:-5000}
 connections=${3:-64}
 batch=${4:-1}
 cargo build --release --quiet -p talaka-bench-ingest
-bin=target/release/talaka-bench-ingest
+bin=${CARGO_TARGET_DIR:-target}/release/talaka-bench-ingest
 work=$(mktemp -d)
 server=""
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }

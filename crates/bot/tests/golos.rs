@@ -207,10 +207,13 @@ impl World {
     }
 }
 
-/// The 16-character receipt code after `/receipt ` in the bot's answer.
+/// The receipt code after `/receipt ` in the bot's answer.
 fn receipt_in(text: &str) -> String {
     let at = text.find("/receipt ").expect("receipt in answer") + "/receipt ".len();
-    text[at..].chars().take(16).collect()
+    text[at..]
+        .chars()
+        .take(talaka_store::elections::RECEIPT_CHARS)
+        .collect()
 }
 
 /// Report through the whole flow; returns the bot's final answer.

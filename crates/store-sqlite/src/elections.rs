@@ -389,12 +389,6 @@ async fn load_dataset(
     Ok(d)
 }
 
-/// The page cache of a connection that stores reports: 128 MiB instead of SQLite's 2 MB.
-const REPORTS_CACHE_PRAGMA: &str = "PRAGMA cache_size = -131072";
-/// Checkpoint the WAL every 10,000 pages (40 MB) instead of 1,000: an index page written by
-/// several groups of reports is copied back into the database once, not each time.
-const REPORTS_CHECKPOINT_PRAGMA: &str = "PRAGMA wal_autocheckpoint = 10000";
-
 /// Distinct codes per `IN (…)` list, well under SQLite's parameter limit.
 const MAX_IN_LIST: usize = 10_000;
 
@@ -1216,11 +1210,6 @@ impl ElectionStore for SqliteStore {
             check_report(r)?;
         }
         let mut tx = self.write_tx().await?;
-        // Reports land all over the participant, receipt and photo indexes; with SQLite's
-        // default 2 MB page cache nearly every insert reads its index pages back from the OS.
-        for pragma in [REPORTS_CACHE_PRAGMA, REPORTS_CHECKPOINT_PRAGMA] {
-            sqlx::query(pragma).execute(&mut *tx).await.map_err(db)?;
-        }
         let eid: i64 = sqlx::query("SELECT id FROM elections WHERE code = ?")
             .bind(election)
             .fetch_optional(&mut *tx)

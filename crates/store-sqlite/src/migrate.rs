@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0004_integrations",
         sql: include_str!("../migrations/0004_integrations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_report_indexes",
+        sql: include_str!("../migrations/0005_report_indexes.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

@@ -241,6 +241,7 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
             "0002_elections".to_owned(),
             "0003_photos".to_owned(),
             "0004_integrations".to_owned(),
+            "0005_report_indexes".to_owned(),
         ],
         "a: {ra:?}, b: {rb:?}"
     );

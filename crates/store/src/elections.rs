@@ -363,21 +363,59 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Characters of a receipt code: 16 URL-safe base64 characters of a 256-bit random token, 96
-/// bits, far beyond guessing, short enough to copy.
-pub const RECEIPT_CHARS: usize = 16;
+/// Characters of a receipt code's time prefix: the server's clock in milliseconds since 1970,
+/// base32hex (`0-9a-v`, which sorts like the number), good until the year 3084.
+pub const RECEIPT_TIME_CHARS: usize = 9;
+/// Characters of a receipt code's random part: URL-safe base64 of a 256-bit random token, 132
+/// bits, far beyond guessing.
+pub const RECEIPT_RANDOM_CHARS: usize = 22;
+// At least 128 random bits (6 per base64 character), checked when compiling.
+const _: () = assert!(RECEIPT_RANDOM_CHARS * 6 >= 128);
+/// Characters of a receipt code: the time prefix, then the random part.
+pub const RECEIPT_CHARS: usize = RECEIPT_TIME_CHARS + RECEIPT_RANDOM_CHARS;
+/// Receipt codes issued before the time prefix: 16 random characters, stored as the bare
+/// SHA-256; still looked up that way.
+const LEGACY_RECEIPT_CHARS: usize = 16;
 
 /// A new receipt code and the fingerprint the store keeps instead of it.
+///
+/// The stored fingerprint is the code's time prefix followed by the SHA-256 (hex) of the whole
+/// code, so that the unique index on it grows at its end, in time order, instead of taking each
+/// new report at a random place (at a million reports every commit would otherwise rewrite
+/// thousands of index pages). The prefix tells only when the report arrived, which the report
+/// row says anyway; the random part, whose hash alone is stored, keeps a stolen database from
+/// yielding a usable receipt.
 pub fn new_receipt() -> Result<(Secret<String>, String), StoreError> {
     let token = talaka_core::crypto::random_token().map_err(StoreError::backend)?;
-    let code: String = token.expose().chars().take(RECEIPT_CHARS).collect();
-    let fingerprint = talaka_core::crypto::token_fingerprint(&code);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut code = time_prefix(now_ms);
+    code.extend(token.expose().chars().take(RECEIPT_RANDOM_CHARS));
+    let fingerprint = receipt_fingerprint(&code);
     Ok((Secret::new(code), fingerprint))
 }
 
-/// The fingerprint under which a receipt code is stored.
+/// `ms` as [`RECEIPT_TIME_CHARS`] base32hex digits (the low 45 bits).
+fn time_prefix(ms: u128) -> String {
+    const DIGITS: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    (0..RECEIPT_TIME_CHARS)
+        .rev()
+        .map(|i| DIGITS[((ms >> (5 * i)) & 31) as usize] as char)
+        .collect()
+}
+
+/// The fingerprint under which a receipt code is stored: its time prefix and the SHA-256 of the
+/// whole code (see [`new_receipt`]).
 pub fn receipt_fingerprint(receipt: &str) -> String {
-    talaka_core::crypto::token_fingerprint(receipt.trim())
+    let code = receipt.trim();
+    let hash = talaka_core::crypto::token_fingerprint(code);
+    if code.chars().count() == LEGACY_RECEIPT_CHARS {
+        return hash;
+    }
+    let mut out: String = code.chars().take(RECEIPT_TIME_CHARS).collect();
+    out.push_str(&hash);
+    out
 }
 
 /// What station text search matches: code and name, lowercased (Unicode-aware, so that
@@ -1136,7 +1174,41 @@ mod tests {
         assert_eq!(a.expose().len(), RECEIPT_CHARS);
         assert_ne!(a.expose(), b.expose());
         assert_eq!(receipt_fingerprint(a.expose()), fa);
+        assert_eq!(receipt_fingerprint(&format!(" {} ", a.expose())), fa);
         assert!(!format!("{a:?}").contains(a.expose().as_str()));
+        // The stored key holds no part of the random part: only the time prefix and a hash.
+        let random = &a.expose()[RECEIPT_TIME_CHARS..];
+        assert_eq!(random.len(), RECEIPT_RANDOM_CHARS);
+        assert!(!fa.contains(random));
+        assert_eq!(
+            &fa[RECEIPT_TIME_CHARS..],
+            talaka_core::crypto::token_fingerprint(a.expose())
+        );
+        // Receipts issued before the time prefix are still found under their bare hash.
+        assert_eq!(
+            receipt_fingerprint("abcdefghijklmnop"),
+            talaka_core::crypto::token_fingerprint("abcdefghijklmnop")
+        );
+    }
+
+    #[test]
+    fn receipt_keys_sort_by_time() {
+        assert_eq!(time_prefix(0), "000000000");
+        assert_eq!(time_prefix(31), "00000000v");
+        assert_eq!(time_prefix(32), "000000010");
+        let times = [
+            1_700_000_000_000u128,
+            1_700_000_000_001,
+            1_700_000_000_999,
+            1_800_000_000_000,
+        ];
+        for w in times.windows(2) {
+            assert!(time_prefix(w[0]) < time_prefix(w[1]), "{w:?}");
+        }
+        let (_, a) = new_receipt().expect("receipt");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (_, b) = new_receipt().expect("receipt");
+        assert!(a < b, "{a} then {b}");
     }
 
     #[test]

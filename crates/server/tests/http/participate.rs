@@ -262,7 +262,11 @@ async fn a_ballot_report_with_a_photo_gets_a_receipt_and_its_photo_loses_the_exi
     );
     let html = res.text().await.expect("body");
     let receipt = receipt_of(&html);
-    assert_eq!(receipt.len(), 16, "{receipt}");
+    assert_eq!(
+        receipt.len(),
+        talaka_store::elections::RECEIPT_CHARS,
+        "{receipt}"
+    );
 
     let status = s
         .app

@@ -232,7 +232,10 @@ async fn the_right_secret_reaches_the_bot_which_answers_through_the_bot_api() {
     let saved = tg.answers_since(seen).pop().expect("answer");
     assert!(saved.text.contains("receipt code"), "{}", saved.text);
     let at = saved.text.find("/receipt ").expect("receipt") + "/receipt ".len();
-    let receipt: String = saved.text[at..].chars().take(16).collect();
+    let receipt: String = saved.text[at..]
+        .chars()
+        .take(talaka_store::elections::RECEIPT_CHARS)
+        .collect();
 
     let status = tg
         .app
