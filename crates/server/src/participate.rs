@@ -415,6 +415,20 @@ async fn read_form(
     }
 }
 
+/// Read a form that carries a photo; a photo over the limit is already a problem on the form.
+async fn read_photo_form(
+    state: &AppState,
+    lang: crate::i18n::Lang,
+    req: Request,
+) -> Result<(Submitted, FormState), AppError> {
+    let (submitted, too_large) = read_form(state, req).await?;
+    let mut form = FormState::from(&submitted);
+    if let Some(problem) = too_large {
+        form.push("photo", lang.t("participate.field.photo"), problem);
+    }
+    Ok((submitted, form))
+}
+
 /// Check the station field: filled in, and a station of this election.
 async fn check_station(
     state: &AppState,
@@ -539,11 +553,7 @@ async fn report_submit(
     let head = ElectionHead::new(&info);
     let lang = visitor.lang;
     let headers = req.headers().clone();
-    let (submitted, too_large) = read_form(&state, req).await?;
-    let mut form = FormState::from(&submitted);
-    if let Some(problem) = too_large {
-        form.push("photo", lang.t("participate.field.photo"), problem);
-    }
+    let (submitted, mut form) = read_photo_form(&state, lang, req).await?;
     let page = |form: FormState| ReportPage {
         chrome: visitor.chrome(),
         election: head.clone(),
@@ -921,11 +931,7 @@ async fn observer_submit(
     let head = ElectionHead::new(&info);
     let lang = visitor.lang;
     let headers = req.headers().clone();
-    let (submitted, too_large) = read_form(&state, req).await?;
-    let mut form = FormState::from(&submitted);
-    if let Some(problem) = too_large {
-        form.push("photo", lang.t("participate.field.photo"), problem);
-    }
+    let (submitted, mut form) = read_photo_form(&state, lang, req).await?;
     let page = |form: FormState| ObserverPage {
         chrome: visitor.chrome(),
         election: head.clone(),
@@ -957,7 +963,7 @@ async fn observer_submit(
             "participate.problem.nothing_entered",
         );
     }
-    if submitted.photo.is_none() && too_large.is_none() {
+    if submitted.photo.is_none() && !submitted.photo_too_large {
         form.push(
             "photo",
             lang.t("participate.field.photo"),

@@ -21,7 +21,7 @@ use talaka_store::elections::{
     StationFilter, StationListing, StationPage, area_kind_str, check_report, count_from_parts,
     count_parts, figures_from_lines, like_contains, new_receipt, observer_of, option_kind_str,
     parse_area_kind, parse_option_kind, parse_verification, plan_import, protocol_lines,
-    receipt_fingerprint, search_key, verification_str,
+    receipt_fingerprint, search_key, stored_id, verification_str,
 };
 
 use crate::{PgStore, corrupt, db, get, insert_audit};
@@ -66,12 +66,6 @@ async fn id_map(
     rows.iter()
         .map(|r| Ok((col::<String>(r, "code")?, col::<i64>(r, "id")?)))
         .collect()
-}
-
-fn lookup(map: &HashMap<String, i64>, kind: &str, code: &str) -> ElectionResult<i64> {
-    map.get(code)
-        .copied()
-        .ok_or_else(|| ElectionError::invalid(format!("{kind} {code:?} is not stored")))
 }
 
 struct ElectionRow {
@@ -511,8 +505,8 @@ async fn write_plan(
     };
     for (code, parent) in &plan.parents {
         sqlx::query("UPDATE areas SET parent_id = $1 WHERE id = $2")
-            .bind(lookup(&areas, "area", parent)?)
-            .bind(lookup(&areas, "area", code)?)
+            .bind(stored_id(&areas, "area", parent)?)
+            .bind(stored_id(&areas, "area", code)?)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -522,7 +516,7 @@ async fn write_plan(
     let area_id = |s: &Station| -> ElectionResult<Option<i64>> {
         s.area
             .as_deref()
-            .map(|a| lookup(&areas, "area", a))
+            .map(|a| stored_id(&areas, "area", a))
             .transpose()
     };
     for chunk in plan.stations.insert.chunks(BATCH) {
@@ -617,7 +611,7 @@ async fn write_plan(
     for chunk in plan.protocols.insert.chunks(BATCH) {
         let station_ids = chunk
             .iter()
-            .map(|p| lookup(&stations, "station", &p.station))
+            .map(|p| stored_id(&stations, "station", &p.station))
             .collect::<ElectionResult<Vec<_>>>()?;
         let mut q = sqlx::query(&insert_sql)
             .bind(eid)
@@ -646,7 +640,7 @@ async fn write_plan(
                 .get(&(*station, observer_of(p).map(str::to_owned)))
                 .ok_or_else(|| corrupt("protocols", "an inserted protocol was not returned"))?;
             for (o, n) in &p.figures.votes {
-                votes.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+                votes.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
             }
         }
     }
@@ -664,7 +658,7 @@ async fn write_plan(
         n + 2
     );
     for p in &plan.protocols.update {
-        let station = lookup(&stations, "station", &p.station)?;
+        let station = stored_id(&stations, "station", &p.station)?;
         let mut q = sqlx::query(&update_sql);
         for v in protocol_lines(&p.figures) {
             q = q.bind(v.map(i64_of));
@@ -682,7 +676,7 @@ async fn write_plan(
             .await
             .map_err(db)?;
         for (o, n) in &p.figures.votes {
-            votes.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            votes.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     insert_triples(
@@ -698,8 +692,8 @@ async fn write_plan(
         let mut s_ids = Vec::with_capacity(chunk.len());
         let mut o_ids = Vec::with_capacity(chunk.len());
         for r in chunk {
-            s_ids.push(lookup(&stations, "station", &r.station)?);
-            o_ids.push(lookup(&options, "option", &r.option)?);
+            s_ids.push(stored_id(&stations, "station", &r.station)?);
+            o_ids.push(stored_id(&options, "option", &r.option)?);
         }
         sqlx::query(
             "INSERT INTO crowd_tallies (election_id, station_id, option_id, reported, verified) \
@@ -731,8 +725,8 @@ async fn write_plan(
         )
         .bind(r.reported.map(i64_of))
         .bind(r.verified.map(i64_of))
-        .bind(lookup(&stations, "station", &r.station)?)
-        .bind(lookup(&options, "option", &r.option)?)
+        .bind(stored_id(&stations, "station", &r.station)?)
+        .bind(stored_id(&options, "option", &r.option)?)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -743,7 +737,7 @@ async fn write_plan(
     for chunk in plan.exit_polls.insert.chunks(BATCH) {
         let station_ids = chunk
             .iter()
-            .map(|t| lookup(&stations, "station", &t.station))
+            .map(|t| stored_id(&stations, "station", &t.station))
             .collect::<ElectionResult<Vec<_>>>()?;
         let counted: Vec<_> = chunk
             .iter()
@@ -789,7 +783,7 @@ async fn write_plan(
                 corrupt("exit_poll_tallies", "an inserted tally was not returned")
             })?;
             for (o, n) in &t.answers {
-                answers.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+                answers.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
             }
         }
     }
@@ -805,7 +799,7 @@ async fn write_plan(
         .bind(i64_of(t.spoiled_or_unknown))
         .bind(counted.map(|c| c.0))
         .bind(counted.map(|c| i64_of(c.1)))
-        .bind(lookup(&stations, "station", &t.station)?)
+        .bind(stored_id(&stations, "station", &t.station)?)
         .bind(&t.window)
         .fetch_one(&mut *conn)
         .await
@@ -817,7 +811,7 @@ async fn write_plan(
             .await
             .map_err(db)?;
         for (o, n) in &t.answers {
-            answers.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            answers.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     insert_triples(

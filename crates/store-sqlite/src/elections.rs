@@ -21,7 +21,7 @@ use talaka_store::elections::{
     StationListing, StationPage, area_kind_str, check_report, count_from_parts, count_parts,
     figures_from_lines, like_contains, new_receipt, observer_of, option_kind_str, parse_area_kind,
     parse_option_kind, parse_verification, plan_import, protocol_lines, receipt_fingerprint,
-    search_key, verification_str,
+    search_key, stored_id, verification_str,
 };
 
 use crate::{SqliteStore, corrupt, db, get, insert_audit};
@@ -84,12 +84,6 @@ async fn id_map(
     rows.iter()
         .map(|r| Ok((get::<String>(r, "code")?, get::<i64>(r, "id")?)))
         .collect()
-}
-
-fn lookup(map: &HashMap<String, i64>, kind: &str, code: &str) -> ElectionResult<i64> {
-    map.get(code)
-        .copied()
-        .ok_or_else(|| ElectionError::invalid(format!("{kind} {code:?} is not stored")))
 }
 
 struct ElectionRow {
@@ -628,8 +622,8 @@ async fn write_plan(
     };
     for (code, parent) in &plan.parents {
         sqlx::query("UPDATE areas SET parent_id = ? WHERE id = ?")
-            .bind(lookup(&areas, "area", parent)?)
-            .bind(lookup(&areas, "area", code)?)
+            .bind(stored_id(&areas, "area", parent)?)
+            .bind(stored_id(&areas, "area", code)?)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -639,7 +633,7 @@ async fn write_plan(
     let area_id = |s: &Station| -> ElectionResult<Option<i64>> {
         s.area
             .as_deref()
-            .map(|a| lookup(&areas, "area", a))
+            .map(|a| stored_id(&areas, "area", a))
             .transpose()
     };
     let inserts = plan
@@ -706,7 +700,7 @@ async fn write_plan(
         .protocols
         .insert
         .iter()
-        .map(|p| Ok((lookup(&stations, "station", &p.station)?, *p)))
+        .map(|p| Ok((stored_id(&stations, "station", &p.station)?, *p)))
         .collect::<ElectionResult<Vec<_>>>()?;
     let cols = PROTOCOL_LINES.join(", ");
     let returned = insert_batch(
@@ -738,7 +732,7 @@ async fn write_plan(
             .get(&(*station, observer_of(p).map(str::to_owned)))
             .ok_or_else(|| corrupt("protocols", "an inserted protocol was not returned"))?;
         for (o, n) in &p.figures.votes {
-            votes.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            votes.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     let sets = PROTOCOL_LINES
@@ -749,7 +743,7 @@ async fn write_plan(
     let update_sql =
         format!("UPDATE protocols SET {sets} WHERE station_id = ? AND observer IS ? RETURNING id");
     for p in &plan.protocols.update {
-        let station = lookup(&stations, "station", &p.station)?;
+        let station = stored_id(&stations, "station", &p.station)?;
         let mut q = sqlx::query(&update_sql);
         for v in protocol_lines(&p.figures) {
             q = q.bind(v.map(i64_of));
@@ -767,7 +761,7 @@ async fn write_plan(
             .await
             .map_err(db)?;
         for (o, n) in &p.figures.votes {
-            votes.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            votes.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     insert_batch(
@@ -789,8 +783,8 @@ async fn write_plan(
         .iter()
         .map(|r| {
             Ok((
-                lookup(&stations, "station", &r.station)?,
-                lookup(&options, "option", &r.option)?,
+                stored_id(&stations, "station", &r.station)?,
+                stored_id(&options, "option", &r.option)?,
                 r,
             ))
         })
@@ -817,8 +811,8 @@ async fn write_plan(
         )
         .bind(r.reported.map(i64_of))
         .bind(r.verified.map(i64_of))
-        .bind(lookup(&stations, "station", &r.station)?)
-        .bind(lookup(&options, "option", &r.option)?)
+        .bind(stored_id(&stations, "station", &r.station)?)
+        .bind(stored_id(&options, "option", &r.option)?)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -829,7 +823,7 @@ async fn write_plan(
         .exit_polls
         .insert
         .iter()
-        .map(|t| Ok((lookup(&stations, "station", &t.station)?, *t)))
+        .map(|t| Ok((stored_id(&stations, "station", &t.station)?, *t)))
         .collect::<ElectionResult<Vec<_>>>()?;
     let returned = insert_batch(
         conn,
@@ -864,7 +858,7 @@ async fn write_plan(
             .get(&(*station, t.window.clone()))
             .ok_or_else(|| corrupt("exit_poll_tallies", "an inserted tally was not returned"))?;
         for (o, n) in &t.answers {
-            answers.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            answers.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     for t in &plan.exit_polls.update {
@@ -879,7 +873,7 @@ async fn write_plan(
         .bind(i64_of(t.spoiled_or_unknown))
         .bind(counted.map(|c| c.0))
         .bind(counted.map(|c| i64_of(c.1)))
-        .bind(lookup(&stations, "station", &t.station)?)
+        .bind(stored_id(&stations, "station", &t.station)?)
         .bind(&t.window)
         .fetch_one(&mut *conn)
         .await
@@ -891,7 +885,7 @@ async fn write_plan(
             .await
             .map_err(db)?;
         for (o, n) in &t.answers {
-            answers.push((id, lookup(&options, "option", o)?, i64_of(*n)));
+            answers.push((id, stored_id(&options, "option", o)?, i64_of(*n)));
         }
     }
     insert_batch(

@@ -377,6 +377,14 @@ pub const RECEIPT_CHARS: usize = RECEIPT_TIME_CHARS + RECEIPT_RANDOM_CHARS;
 /// SHA-256; still looked up that way.
 const LEGACY_RECEIPT_CHARS: usize = 16;
 
+/// The database id stored for `code`, or `Invalid` naming what is missing: how both backends
+/// resolve a row's reference to an option, area or station of the election.
+pub fn stored_id(map: &HashMap<String, i64>, kind: &str, code: &str) -> ElectionResult<i64> {
+    map.get(code)
+        .copied()
+        .ok_or_else(|| ElectionError::invalid(format!("{kind} {code:?} is not stored")))
+}
+
 /// A new receipt code and the fingerprint the store keeps instead of it.
 ///
 /// The stored fingerprint is the code's time prefix followed by the SHA-256 (hex) of the whole

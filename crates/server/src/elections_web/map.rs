@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use talaka_elections::VerdictKind;
+use talaka_report::svg::esc;
 
 use super::compute::{self, ElectionView, SEVERITY, worst};
 use super::pages::LegendRow;
@@ -48,21 +49,6 @@ pub struct Drawn {
     /// Stations drawn, and stations left out for want of coordinates.
     pub drawn: usize,
     pub missing: usize,
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const WIDTH: f64 = 800.0;
