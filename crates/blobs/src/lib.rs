@@ -28,10 +28,13 @@
 //! whole or absent after a crash. [`MemoryBlobStore`]: the same contract in memory, for tests
 //! and demos.
 //!
-//! S3-compatible object storage is not built yet. It would be another [`BlobStore`]: the
-//! same sealed bytes (encrypted here, before they leave the machine, so the storage provider
-//! sees only ciphertext) put under the random id as object key, with a conditional put
-//! (`If-None-Match: *`) so that a retried upload never overwrites.
+//! [`S3BlobStore`] (`s3.rs`): objects in an S3-compatible bucket (AWS S3, MinIO, Garage, Ceph),
+//! path-style URLs signed with AWS Signature Version 4. The same sealed bytes (encrypted here,
+//! before they leave the machine, so the storage provider sees only ciphertext) are put under
+//! the random id as object key, with a conditional put (`If-None-Match: *`) so that a retried
+//! upload never overwrites. This makes talaka-blobs an HTTP client of the S3 service; with the
+//! `fake` feature, [`fake::FakeS3`] is an in-memory S3 server on `127.0.0.1` that checks the
+//! signatures, for this crate's and the server's tests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,9 +46,14 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use talaka_core::crypto::{SecretKey, hex, random_bytes};
 
+#[cfg(feature = "fake")]
+pub mod fake;
+mod s3;
 mod seal;
+mod sigv4;
 mod strip;
 
+pub use s3::{S3BlobStore, S3Settings};
 pub use seal::{BlobKey, OVERHEAD};
 pub use strip::{PhotoError, PhotoKind, strip_metadata};
 
@@ -60,6 +68,10 @@ pub enum BlobError {
     /// The storage failed (disk full, permissions). The message names no blob content.
     #[error("blob storage failed: {0}")]
     Io(String),
+    /// The remote object storage failed or refused (unreachable, timeout, an HTTP error status).
+    /// The message names the operation and the status, never a key, a signature or content.
+    #[error("blob storage failed: {0}")]
+    Storage(String),
 }
 
 fn io(e: std::io::Error) -> BlobError {

@@ -27,6 +27,9 @@ pub enum ConfigError {
     Key(#[from] KeyError),
     #[error("server.public_url must start with http:// or https://")]
     PublicUrl,
+    /// `elections.blob_store = "s3"` with a missing or malformed `[elections.s3]` setting.
+    #[error("elections.s3.{key}: {reason}")]
+    S3 { key: &'static str, reason: String },
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -95,24 +98,144 @@ pub struct JobsConfig {
     pub backoff_cap_seconds: u64,
 }
 
+/// Where photos are kept.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// A folder on this machine (`elections.blob_dir`).
+    #[default]
+    Local,
+    /// An S3-compatible bucket (`[elections.s3]`).
+    S3,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ElectionsConfig {
+    /// `local` (a folder) or `s3` (an S3-compatible bucket, see `s3`).
+    pub blob_store: BlobStoreKind,
     /// Folder for encrypted photos. Empty means `DATA_DIR/blobs`.
     pub blob_dir: PathBuf,
     /// Largest photo accepted, in kilobytes.
     pub max_photo_kb: u64,
     /// Largest file a coordinator may upload for import, in megabytes.
     pub max_import_mb: u64,
+    /// The bucket when `blob_store = "s3"`.
+    pub s3: S3Config,
 }
 
 impl Default for ElectionsConfig {
     fn default() -> Self {
         Self {
+            blob_store: BlobStoreKind::Local,
             blob_dir: PathBuf::new(),
             max_photo_kb: 10 * 1024,
             max_import_mb: 64,
+            s3: S3Config::default(),
         }
+    }
+}
+
+/// An S3-compatible bucket for photos (AWS S3, MinIO, Garage, Ceph), addressed path-style:
+/// `{endpoint}/{bucket}/{prefix}{blob id}`. Photos are encrypted before they are sent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// `https://host[:port]` (or `http://` for a service on the same machine or network).
+    pub endpoint: String,
+    pub bucket: String,
+    /// The signing region; self-hosted services mostly accept `us-east-1`.
+    pub region: String,
+    /// Put before every object name, e.g. `talaka/photos/`.
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret<String>,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            prefix: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+        }
+    }
+}
+
+impl S3Config {
+    /// The endpoint must be an `http://` or `https://` address of a host, nothing else.
+    fn check_endpoint(&self) -> Result<(), ConfigError> {
+        let e = self.endpoint.trim();
+        let bad = |reason: &str| ConfigError::S3 {
+            key: "endpoint",
+            reason: reason.to_owned(),
+        };
+        let rest = if let Some(r) = e.strip_prefix("https://") {
+            r
+        } else if let Some(r) = e.strip_prefix("http://") {
+            r
+        } else {
+            // Only the scheme is echoed: the rest may hold credentials.
+            let scheme = e.split_once("://").map_or("none", |(s, _)| s);
+            return Err(bad(&format!(
+                "must start with https:// or http:// (scheme: {:?})",
+                scheme.chars().take(20).collect::<String>()
+            )));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err(bad("has no host"));
+        }
+        if authority.contains(['/', '?', '#', '@']) || authority.contains(char::is_whitespace) {
+            return Err(bad(
+                "must be scheme://host[:port] only, without the bucket, a path or credentials",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every setting `blob_store = "s3"` needs, the first one missing named.
+    fn check(&self) -> Result<(), ConfigError> {
+        let missing = |key: &'static str| ConfigError::S3 {
+            key,
+            reason: "required when elections.blob_store = \"s3\"".to_owned(),
+        };
+        if self.endpoint.trim().is_empty() {
+            return Err(missing("endpoint"));
+        }
+        self.check_endpoint()?;
+        if self.bucket.trim().is_empty() {
+            return Err(missing("bucket"));
+        }
+        if self.bucket.contains('/') {
+            return Err(ConfigError::S3 {
+                key: "bucket",
+                reason: "a bucket name has no /".to_owned(),
+            });
+        }
+        if self.region.trim().is_empty() {
+            return Err(missing("region"));
+        }
+        if self.prefix.starts_with('/') {
+            return Err(ConfigError::S3 {
+                key: "prefix",
+                reason: "must not start with /".to_owned(),
+            });
+        }
+        if self.access_key_id.trim().is_empty() {
+            return Err(missing("access_key_id"));
+        }
+        if self.secret_access_key.expose().is_empty() {
+            return Err(ConfigError::S3 {
+                key: "secret_access_key",
+                reason: "required when elections.blob_store = \"s3\" (or set TALAKA_S3_SECRET_ACCESS_KEY)"
+                    .to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -223,7 +346,26 @@ impl Default for JobsConfig {
 
 impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))
+        let config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(e.message().to_owned()))?;
+        // What no environment variable can change is checked here, at once.
+        if !config.elections.s3.endpoint.trim().is_empty() {
+            config.elections.s3.check_endpoint()?;
+        }
+        Ok(config)
+    }
+
+    /// The S3 bucket for photos when `elections.blob_store = "s3"` (checked: every setting it
+    /// needs is there and well formed), `None` for the local folder. Call it after the
+    /// environment is applied: the secret key may come from `TALAKA_S3_SECRET_ACCESS_KEY`.
+    pub fn s3_blob_store(&self) -> Result<Option<&S3Config>, ConfigError> {
+        match self.elections.blob_store {
+            BlobStoreKind::Local => Ok(None),
+            BlobStoreKind::S3 => {
+                self.elections.s3.check()?;
+                Ok(Some(&self.elections.s3))
+            }
+        }
     }
 
     /// Apply environment variables. Only `TALAKA_*` names and `DATABASE_URL` are read; an unknown
@@ -263,6 +405,9 @@ impl Config {
                 }
                 "TALAKA_METRICS_TOKEN" => self.metrics.token = Secret::new(value.to_owned()),
                 "TALAKA_BLOB_DIR" => self.elections.blob_dir = PathBuf::from(value),
+                "TALAKA_S3_SECRET_ACCESS_KEY" => {
+                    self.elections.s3.secret_access_key = Secret::new(value.to_owned())
+                }
                 "TALAKA_TELEGRAM_MODE" => {
                     self.telegram.mode = match value {
                         "off" => TelegramMode::Off,
@@ -428,6 +573,10 @@ mod tests {
         );
         assert_eq!(c.security.login_max_failures, d.security.login_max_failures);
         assert_eq!(c.jobs.lease_seconds, d.jobs.lease_seconds);
+        assert_eq!(c.elections.blob_store, BlobStoreKind::Local);
+        assert_eq!(c.elections.s3.region, d.elections.s3.region);
+        assert_eq!(c.elections.s3.prefix, d.elections.s3.prefix);
+        assert!(c.s3_blob_store().unwrap().is_none());
         // The default has no key: a server started from it refuses to run.
         assert!(matches!(
             c.secret_key(),
@@ -503,15 +652,94 @@ mod tests {
             ("DATABASE_URL", "postgres://talaka:db-pass-marker@db/talaka"),
             ("TALAKA_SECRET_KEY", "key-marker-0123"),
             ("TALAKA_METRICS_TOKEN", "metrics-marker"),
+            ("TALAKA_S3_SECRET_ACCESS_KEY", "s3-secret-marker"),
         ])
         .unwrap();
         let shown = format!("{c:?} {:?}", c.database().unwrap());
-        for marker in ["db-pass-marker", "key-marker", "metrics-marker"] {
+        for marker in [
+            "db-pass-marker",
+            "key-marker",
+            "metrics-marker",
+            "s3-secret-marker",
+        ] {
             assert!(!shown.contains(marker), "{marker} leaked: {shown}");
         }
         assert_eq!(
             c.database().unwrap().redacted(),
             "postgres://talaka:***@db/talaka"
         );
+    }
+
+    const S3: &str = "[elections]\nblob_store = \"s3\"\n[elections.s3]\n\
+        endpoint = \"https://minio.example.org:9000\"\nbucket = \"photos\"\n\
+        access_key_id = \"AKIATALAKA\"\n";
+
+    #[test]
+    fn s3_needs_every_setting_and_takes_its_secret_from_the_environment() {
+        let mut c = Config::from_toml(S3).unwrap();
+        let e = c.s3_blob_store().unwrap_err();
+        assert!(
+            e.to_string().contains("elections.s3.secret_access_key"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("TALAKA_S3_SECRET_ACCESS_KEY"), "{e}");
+        c.apply_env([("TALAKA_S3_SECRET_ACCESS_KEY", "sk")])
+            .unwrap();
+        let s3 = c.s3_blob_store().unwrap().expect("s3");
+        assert_eq!(s3.endpoint, "https://minio.example.org:9000");
+        assert_eq!(s3.bucket, "photos");
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.prefix, "");
+        assert_eq!(s3.secret_access_key.expose(), "sk");
+
+        for (drop, key) in [
+            ("endpoint", "elections.s3.endpoint"),
+            ("bucket", "elections.s3.bucket"),
+            ("access_key_id", "elections.s3.access_key_id"),
+        ] {
+            let text: String = S3
+                .lines()
+                .filter(|l| !l.starts_with(drop))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let mut c = Config::from_toml(&text).unwrap();
+            c.apply_env([("TALAKA_S3_SECRET_ACCESS_KEY", "sk")])
+                .unwrap();
+            let e = c.s3_blob_store().unwrap_err();
+            assert!(e.to_string().contains(key), "{drop}: {e}");
+        }
+        // Without blob_store = "s3" the S3 settings are not needed.
+        let c = Config::from_toml("[elections.s3]\nbucket = \"b\"\n").unwrap();
+        assert!(c.s3_blob_store().unwrap().is_none());
+    }
+
+    #[test]
+    fn s3_endpoints_must_be_http_or_https_addresses() {
+        for bad in [
+            "ftp://minio.example.org",
+            "minio.example.org:9000",
+            "https://",
+            "https://minio.example.org/photos",
+            "https://user:hunter2@minio.example.org",
+        ] {
+            let text = S3.replace("https://minio.example.org:9000", bad);
+            let e = Config::from_toml(&text).unwrap_err();
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with("elections.s3.endpoint: "),
+                "{bad}: {shown}"
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let text = S3.replace("https://minio.example.org:9000", "http://127.0.0.1:9000/");
+        assert!(Config::from_toml(&text).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_blob_store_is_refused() {
+        let e = Config::from_toml("[elections]\nblob_store = \"ftp\"\n").unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("ftp"), "{shown}");
+        assert!(shown.contains("local") && shown.contains("s3"), "{shown}");
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use talaka_blobs::{BlobStore, LocalBlobStore, MemoryBlobStore};
+use talaka_blobs::{BlobStore, LocalBlobStore, MemoryBlobStore, S3BlobStore, S3Settings};
 use talaka_core::Secret;
 use talaka_core::config::{Config, ConfigError};
 use talaka_core::crypto::SecretKey;
@@ -28,7 +28,8 @@ pub struct ServerSettings {
     /// Largest file a coordinator may upload for import (`elections.max_import_mb`), in bytes.
     pub max_import_bytes: usize,
     /// Where photos are kept, encrypted: the folder `elections.blob_dir` (default
-    /// `DATA_DIR/blobs`); in memory for [`ServerSettings::for_origin`].
+    /// `DATA_DIR/blobs`), or the S3-compatible bucket of `[elections.s3]` when
+    /// `elections.blob_store = "s3"`; in memory for [`ServerSettings::for_origin`].
     pub blobs: Arc<dyn BlobStore>,
     /// Largest photo accepted (`elections.max_photo_kb`), in bytes.
     pub max_photo_bytes: usize,
@@ -37,7 +38,7 @@ pub struct ServerSettings {
 impl ServerSettings {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let key = config.secret_key()?;
-        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(blob_dir(config), &key));
+        let blobs = blob_store(config, &key)?;
         let https = config.is_https()?;
         let token = config.metrics.token.expose().trim().to_owned();
         Ok(Self {
@@ -89,6 +90,30 @@ fn kb_to_bytes(kb: u64) -> usize {
     usize::try_from(kb.max(1).saturating_mul(1024)).unwrap_or(usize::MAX)
 }
 
+/// The configured blob store. Makes no request: `talaka serve` calls [`BlobStore::check`].
+pub fn blob_store(config: &Config, key: &SecretKey) -> Result<Arc<dyn BlobStore>, ConfigError> {
+    let Some(s3) = config.s3_blob_store()? else {
+        return Ok(Arc::new(LocalBlobStore::new(blob_dir(config), key)));
+    };
+    let settings = S3Settings {
+        endpoint: s3.endpoint.clone(),
+        bucket: s3.bucket.clone(),
+        region: s3.region.clone(),
+        prefix: s3.prefix.clone(),
+        access_key_id: s3.access_key_id.clone(),
+        secret_access_key: s3.secret_access_key.clone(),
+        timeout: S3_TIMEOUT,
+    };
+    let store = S3BlobStore::new(settings, key).map_err(|e| ConfigError::S3 {
+        key: "endpoint",
+        reason: e.to_string(),
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// Longest one request to the S3 service may take (a photo is at most `max_photo_kb`).
+const S3_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `elections.blob_dir`, or `DATA_DIR/blobs` when it is empty.
 pub fn blob_dir(config: &Config) -> PathBuf {
     if config.elections.blob_dir.as_os_str().is_empty() {
@@ -134,5 +159,34 @@ mod tests {
         c.apply_env([("TALAKA_SECRET_KEY", "0".repeat(64))])
             .expect("env");
         assert!(ServerSettings::from_config(&c).is_err());
+    }
+
+    fn with_key(toml: &str) -> Config {
+        let mut c = Config::from_toml(toml).expect("toml");
+        c.apply_env([(
+            "TALAKA_SECRET_KEY",
+            SecretKey::generate().unwrap().to_hex().expose(),
+        )])
+        .expect("env");
+        c
+    }
+
+    #[test]
+    fn the_blob_store_is_the_configured_one() {
+        let local = ServerSettings::from_config(&with_key("")).unwrap();
+        assert!(format!("{:?}", local.blobs).starts_with("LocalBlobStore"));
+
+        let s3 = "[elections]\nblob_store = \"s3\"\n[elections.s3]\n\
+            endpoint = \"http://127.0.0.1:9000\"\nbucket = \"photos\"\n\
+            access_key_id = \"AK\"\n";
+        let e = ServerSettings::from_config(&with_key(s3)).unwrap_err();
+        assert!(e.to_string().contains("secret_access_key"), "{e}");
+        let mut c = with_key(s3);
+        c.apply_env([("TALAKA_S3_SECRET_ACCESS_KEY", "s3-secret-marker")])
+            .expect("env");
+        let settings = ServerSettings::from_config(&c).unwrap();
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("S3BlobStore"), "{shown}");
+        assert!(!shown.contains("s3-secret-marker"), "{shown}");
     }
 }

@@ -897,3 +897,60 @@ async fn nothing_personal_in_a_pg_dump() {
     drop(app);
     db.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// photos in an S3-compatible bucket (elections.blob_store = "s3"), against the fake S3 server
+
+#[tokio::test]
+async fn with_an_s3_blob_store_a_report_photo_lands_encrypted_in_the_bucket() {
+    use talaka_blobs::fake::FakeS3;
+    use talaka_core::config::Config;
+
+    let s3 = FakeS3::start("photos", "AKIATALAKA", "s3-secret-marker", "us-east-1")
+        .await
+        .expect("fake S3");
+    let toml = format!(
+        "[elections]\nblob_store = \"s3\"\n[elections.s3]\nendpoint = \"{}\"\n\
+         bucket = \"photos\"\nprefix = \"talaka/\"\naccess_key_id = \"AKIATALAKA\"\n",
+        s3.endpoint()
+    );
+    let s = setup_with(move |settings| {
+        let mut config = Config::from_toml(&toml).expect("config");
+        config
+            .apply_env([
+                ("TALAKA_SECRET_KEY", settings.key.to_hex().expose().clone()),
+                ("TALAKA_S3_SECRET_ACCESS_KEY", "s3-secret-marker".to_owned()),
+            ])
+            .expect("env");
+        let configured = talaka_server::ServerSettings::from_config(&config).expect("settings");
+        settings.blobs = configured.blobs;
+    })
+    .await;
+    let blobs = s.app.state.settings().blobs.clone();
+    blobs.check().await.expect("the bucket is writable");
+
+    let c = s.app.client();
+    let res = report(&c, "101", "alice", Some(&jpeg(EXIF_MARKER, IMAGE_MARKER))).await;
+    assert_eq!(res.status(), 200);
+    let receipt = receipt_of(&res.text().await.expect("body"));
+    let record = s
+        .app
+        .store
+        .photo_by_receipt(CODE, &receipt)
+        .await
+        .expect("photo lookup")
+        .expect("a photo record");
+
+    let objects = s3.objects();
+    let name = format!("talaka/{}", record.blob);
+    assert_eq!(objects.keys().collect::<Vec<_>>(), vec![&name]);
+    assert!(!contains(&objects[&name], IMAGE_MARKER), "only ciphertext");
+    assert!(
+        files_under(&s.blobs).is_empty(),
+        "nothing in the local folder"
+    );
+    let id = BlobId::parse(&record.blob).expect("blob id");
+    let photo = blobs.get(&id).await.expect("decrypts");
+    assert!(contains(&photo, IMAGE_MARKER));
+    assert!(!contains(&photo, EXIF_MARKER.as_bytes()));
+}

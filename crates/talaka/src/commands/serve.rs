@@ -36,7 +36,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let signals = Signals::install()?;
     init_logging(&config)?;
     settings.blobs.check().await.context(
-        "cannot write to the photo folder (elections.blob_dir, by default DATA_DIR/blobs)",
+        "cannot write to the photo store (elections.blob_store: the folder elections.blob_dir, by default DATA_DIR/blobs, or the bucket of [elections.s3])",
     )?;
     let (store, applied) = db::open_migrated(&url).await?;
     tracing::info!(backend = ?store.backend(), migrations_applied = applied.len(), "database ready");
