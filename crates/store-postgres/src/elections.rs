@@ -382,6 +382,49 @@ async fn insert_triples(
     Ok(())
 }
 
+/// Lock, in one fixed order, the `crowd_report_counts` rows a batch of reports may change:
+/// those of the reports themselves and those of the participants' counted reports they may
+/// replace (creating missing rows with zero counts). The triggers then only touch rows this
+/// transaction holds, so concurrent batches wait for each other instead of deadlocking on
+/// rows they reach in different orders. Call it holding the participants' locks.
+async fn lock_counts(
+    conn: &mut PgConnection,
+    election: i64,
+    reports: &[BallotReport],
+    ids: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    let participants: Vec<&str> = reports.iter().map(|r| r.participant.as_str()).collect();
+    let mut pairs: Vec<(i64, i64)> = ids.to_vec();
+    for row in sqlx::query(
+        "SELECT station_id, option_id FROM ballot_reports \
+         WHERE election_id = $1 AND participant = ANY($2) AND counted",
+    )
+    .bind(election)
+    .bind(&participants)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    {
+        pairs.push((col(&row, "station_id")?, col(&row, "option_id")?));
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    sqlx::query(
+        "INSERT INTO crowd_report_counts AS c \
+           (election_id, station_id, option_id, reported, verified) \
+         SELECT $1, t.s, t.o, 0, 0 FROM UNNEST($2::bigint[], $3::bigint[]) AS t(s, o) \
+         ORDER BY t.s, t.o \
+         ON CONFLICT (station_id, option_id) DO UPDATE SET reported = c.reported",
+    )
+    .bind(election)
+    .bind(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|p| p.1).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 async fn write_plan(
     conn: &mut PgConnection,
     existing: Option<i64>,
@@ -1054,8 +1097,8 @@ impl ElectionStore for PgStore {
                (SELECT COUNT(*) FROM protocols p WHERE p.station_id = s.id \
                  AND p.observer IS NOT NULL) AS copies, \
                (SELECT COUNT(*) FROM exit_poll_tallies t WHERE t.station_id = s.id) AS polls, \
-               (SELECT COUNT(*) FROM ballot_reports r WHERE r.station_id = s.id \
-                 AND r.counted) AS reports \
+               (SELECT COALESCE(SUM(c.reported), 0)::BIGINT FROM crowd_report_counts c \
+                 WHERE c.station_id = s.id) AS reports \
              FROM stations s LEFT JOIN areas a ON a.id = s.area_id",
         );
         push_station_filter(&mut qb, e.id, filter);
@@ -1174,7 +1217,7 @@ impl ElectionStore for PgStore {
             .ok_or_else(|| ElectionError::UnknownElection(election.to_owned()))?;
         let mut stations: HashMap<&str, i64> = HashMap::new();
         let mut options: HashMap<&str, i64> = HashMap::new();
-        let mut receipts = Vec::with_capacity(reports.len());
+        let mut ids = Vec::with_capacity(reports.len());
         for r in reports {
             let sid = match stations.get(r.station.as_str()) {
                 Some(id) => *id,
@@ -1223,6 +1266,11 @@ impl ElectionStore for PgStore {
                     id
                 }
             };
+            ids.push((sid, oid));
+        }
+        lock_counts(&mut tx, eid, reports, &ids).await?;
+        let mut receipts = Vec::with_capacity(reports.len());
+        for (r, &(sid, oid)) in reports.iter().zip(&ids) {
             // A photo is a duplicate when another participant sent it before this one first
             // did; re-sending one's own photo keeps the verdict of the first sending.
             let duplicate_photo = match &r.photo_sha256 {
@@ -1325,15 +1373,14 @@ impl ElectionStore for PgStore {
     }
 
     async fn crowd_counts(&self, election: &str) -> ElectionResult<Vec<CrowdTally>> {
-        const T: &str = "ballot_reports";
+        const T: &str = "crowd_report_counts";
+        // Kept by triggers in the reports' own transactions (migration 0005): a few thousand
+        // rows to read instead of every counted report.
         let rows = sqlx::query(
-            "SELECT s.code AS station, o.code AS option, COUNT(*) AS n, \
-                    COUNT(*) FILTER (WHERE r.verification = 'photo_verified' \
-                      AND NOT r.duplicate_photo) AS v \
-             FROM ballot_reports r JOIN elections e ON e.id = r.election_id \
-             JOIN stations s ON s.id = r.station_id JOIN ballot_options o ON o.id = r.option_id \
-             WHERE e.code = $1 AND r.counted \
-             GROUP BY s.id, o.id ORDER BY s.id, o.position, o.id",
+            "SELECT s.code AS station, o.code AS option, c.reported AS n, c.verified AS v \
+             FROM crowd_report_counts c JOIN elections e ON e.id = c.election_id \
+             JOIN stations s ON s.id = c.station_id JOIN ballot_options o ON o.id = c.option_id \
+             WHERE e.code = $1 AND c.reported > 0 ORDER BY c.station_id, o.position, o.id",
         )
         .bind(election)
         .fetch_all(&self.pool)

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_integrations",
         include_str!("../migrations/0004_integrations.sql"),
     ),
+    (
+        5,
+        "0005_report_counts",
+        include_str!("../migrations/0005_report_counts.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock under which migrations run, so that several

@@ -190,6 +190,7 @@ async fn concurrent_migrations_apply_once() {
             "0002_elections".to_owned(),
             "0003_photos".to_owned(),
             "0004_integrations".to_owned(),
+            "0005_report_counts".to_owned(),
         ]],
         "applied: {applied:?}"
     );
@@ -200,7 +201,7 @@ async fn concurrent_migrations_apply_once() {
         .expect("count")
         .try_get("n")
         .expect("n");
-    assert_eq!(n, 4);
+    assert_eq!(n, 5);
     db.cleanup().await;
 }
 
@@ -462,6 +463,7 @@ mod elections {
         station_evidence,
         latest_report_counts,
         crowd_aggregation,
+        crowd_counts_match_a_recount,
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,6 +673,149 @@ mod elections {
         assert_eq!(total, 1, "{counts:?}");
         // The latest by `at` (i = 19, lukashenko) is the one counted.
         assert_eq!(counts[0].reported, vec![("lukashenko".to_owned(), 1)]);
+        db.cleanup().await;
+    }
+
+    /// The crowd counts of `code` recounted in plain SQL from the counted reports, flattened
+    /// as (station, option, reported, verified) beside what `crowd_counts` says.
+    async fn recount(
+        store: &talaka_store_postgres::PgStore,
+        db: &TestDb,
+        code: &str,
+    ) -> (
+        Vec<(String, String, i64, i64)>,
+        Vec<(String, String, i64, i64)>,
+    ) {
+        let pool = db.pool().await;
+        let sql = sqlx::query(
+            "SELECT s.code AS station, o.code AS option, COUNT(*) AS n, \
+                    COUNT(*) FILTER (WHERE r.verification = 'photo_verified' \
+                      AND NOT r.duplicate_photo) AS v \
+             FROM ballot_reports r JOIN elections e ON e.id = r.election_id \
+             JOIN stations s ON s.id = r.station_id JOIN ballot_options o ON o.id = r.option_id \
+             WHERE e.code = $1 AND r.counted \
+             GROUP BY s.id, o.id ORDER BY s.id, o.position, o.id",
+        )
+        .bind(code)
+        .fetch_all(&pool)
+        .await
+        .expect("recount")
+        .iter()
+        .map(|r| (r.get("station"), r.get("option"), r.get("n"), r.get("v")))
+        .collect();
+        pool.close().await;
+        let counted = store
+            .crowd_counts(code)
+            .await
+            .expect("crowd_counts")
+            .into_iter()
+            .flat_map(|t| {
+                let station = t.station.clone();
+                t.reported
+                    .into_iter()
+                    .zip(t.verified)
+                    .map(move |((o, n), (_, v))| (station.clone(), o, i64::from(n), i64::from(v)))
+            })
+            .collect();
+        (counted, sql)
+    }
+
+    /// Many batches at once from two pools, reaching the same counters in opposite orders and
+    /// replacing each other's participants' reports: none fails (no deadlock) and the counts
+    /// equal a recount.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_batches_count_exactly_without_deadlocks() {
+        let Some((first, db)) = test_store().await else {
+            return;
+        };
+        let d = small_dataset("pg-crowd");
+        first
+            .import_dataset(&d, &import_audit(1, "pg-crowd"))
+            .await
+            .expect("import");
+        let second = db.store().await;
+        let stations: Vec<String> = d.stations.iter().map(|s| s.code.clone()).collect();
+        let options: Vec<String> = d.info.options.iter().map(|o| o.code.clone()).collect();
+        let mut tasks = Vec::new();
+        for task in 0..8usize {
+            let store = if task % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let (stations, options) = (stations.clone(), options.clone());
+            tasks.push(tokio::spawn(async move {
+                for round in 0..15usize {
+                    let mut batch: Vec<talaka_elections::BallotReport> = (0..8usize)
+                        .map(|i| {
+                            let photo = (task + i) % 3 == 0;
+                            talaka_elections::BallotReport {
+                                // 30 participants shared by all tasks: reports replace
+                                // reports other tasks sent.
+                                participant: pseudonym(&format!(
+                                    "crowd-{}",
+                                    (task * 7 + round * 3 + i) % 30
+                                )),
+                                station: stations[(i + round) % stations.len()].clone(),
+                                option: options[(i + task) % options.len()].clone(),
+                                verification: if photo {
+                                    talaka_elections::Verification::PhotoVerified
+                                } else {
+                                    talaka_elections::Verification::Unverified
+                                },
+                                photo_sha256: photo.then(|| {
+                                    pseudonym(&format!("crowd-photo-{}", (task + round + i) % 9))
+                                }),
+                                at: i64::try_from(1000 + round * 10 + (task + i) % 7)
+                                    .expect("small"),
+                            }
+                        })
+                        .collect();
+                    if task % 2 == 1 {
+                        batch.reverse();
+                    }
+                    store
+                        .submit_ballot_reports("pg-crowd", &batch)
+                        .await
+                        .unwrap_or_else(|e| panic!("task {task}, round {round}: {e}"));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("every batch is accepted");
+        }
+        let (counted, recounted) = recount(&first, &db, "pg-crowd").await;
+        assert!(!recounted.is_empty());
+        assert_eq!(counted, recounted);
+        db.cleanup().await;
+    }
+
+    /// Migration 0005 counts the reports stored before it.
+    #[tokio::test]
+    async fn the_counter_migration_counts_reports_already_stored() {
+        let Some((store, db)) = test_store().await else {
+            return;
+        };
+        story_elections::crowd_aggregation(&store).await;
+        let before = recount(&store, &db, "story-crowd").await;
+        assert_eq!(before.0, before.1);
+        // Back to the schema before 0005, the reports kept, then forward again.
+        let pool = db.pool().await;
+        sqlx::raw_sql(
+            "DROP TABLE crowd_report_counts; \
+             DROP FUNCTION crowd_report_counts_follow() CASCADE; \
+             DROP FUNCTION crowd_report_counts_clear() CASCADE; \
+             DELETE FROM schema_migrations WHERE version = 5;",
+        )
+        .execute(&pool)
+        .await
+        .expect("undo 0005");
+        pool.close().await;
+        assert_eq!(
+            talaka_store::Store::migrate(&store).await.expect("migrate"),
+            vec!["0005_report_counts".to_owned()]
+        );
+        assert_eq!(recount(&store, &db, "story-crowd").await, before);
         db.cleanup().await;
     }
 

@@ -523,6 +523,7 @@ mod elections {
         station_evidence,
         latest_report_counts,
         crowd_aggregation,
+        crowd_counts_match_a_recount,
     );
 
     #[tokio::test]

@@ -28,6 +28,7 @@ pub async fn run_all(store: &dyn Stores) {
     station_evidence(store).await;
     latest_report_counts(store).await;
     crowd_aggregation(store).await;
+    crowd_counts_match_a_recount(store).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1166,4 +1167,149 @@ pub async fn crowd_aggregation(store: &dyn Stores) {
 
     // Imported crowd tallies and participants' reports are separate evidence.
     assert_eq!(dataset(store, code).await.crowd, d.crowd);
+}
+
+/// Crowd counts stay equal to a recount of the counted reports while participants replace
+/// their reports: later reports replacing earlier ones at another station or for another
+/// option, late reports dated earlier (kept, not counted), re-sent and copied photos, single
+/// reports and batches. The recount is made twice: here, from what was sent, and by the store
+/// itself, from each station's counted reports.
+pub async fn crowd_counts_match_a_recount(store: &dyn Stores) {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    prepare(store).await;
+    let d = small_dataset("story-recount");
+    import(store, &d, T0).await;
+    let code = d.info.code.as_str();
+    let stations: Vec<&str> = d.stations.iter().map(|s| s.code.as_str()).collect();
+    let options: Vec<&str> = d.info.options.iter().map(|o| o.code.as_str()).collect();
+
+    // A fixed pseudo-random sequence (64-bit LCG), the same on every backend and every run.
+    let mut seed: u64 = 0x7461_6c61_6b61;
+    let mut next = move |n: usize| -> usize {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(seed >> 33).expect("31 bits fit") % n
+    };
+
+    // Per participant: their counted report as (at, station, option, counts as verified).
+    let mut counted: HashMap<String, (i64, usize, usize, bool)> = HashMap::new();
+    // Per (participant, photo): whether that photo was a duplicate when they first sent it.
+    let mut photo_verdicts: HashMap<(String, String), bool> = HashMap::new();
+    let mut senders: HashMap<String, HashSet<String>> = HashMap::new();
+    let (mut replaced, mut stale, mut copied) = (0, 0, 0);
+
+    for round in 0..60 {
+        let mut batch = Vec::new();
+        let mut picks = Vec::new();
+        for _ in 0..1 + next(4) {
+            let who = format!("recount-{}", next(25));
+            let (s, o) = (next(stations.len()), next(options.len()));
+            let at = T0 + i64::try_from(next(200)).expect("small");
+            let r = if next(2) == 0 {
+                let image = format!("recount-image-{}", next(20));
+                photo(&who, stations[s], options[o], at, &image)
+            } else {
+                report(&who, stations[s], options[o], at)
+            };
+            picks.push((s, o));
+            batch.push(r);
+        }
+        let receipts = if batch.len() == 1 {
+            vec![
+                store
+                    .submit_ballot_report(code, &batch[0])
+                    .await
+                    .expect("submit report"),
+            ]
+        } else {
+            store
+                .submit_ballot_reports(code, &batch)
+                .await
+                .expect("submit batch")
+        };
+        assert_eq!(receipts.len(), batch.len());
+        for ((r, (s, o)), receipt) in batch.iter().zip(picks).zip(&receipts) {
+            let duplicate = match &r.photo_sha256 {
+                None => false,
+                Some(h) => *photo_verdicts
+                    .entry((r.participant.clone(), h.clone()))
+                    .or_insert_with(|| {
+                        let others = senders.entry(h.clone()).or_default();
+                        let dup = !others.is_empty();
+                        others.insert(r.participant.clone());
+                        dup
+                    }),
+            };
+            assert_eq!(receipt.duplicate_photo, duplicate, "round {round}: {r:?}");
+            copied += usize::from(duplicate);
+            let verified = r.verification == Verification::PhotoVerified && !duplicate;
+            let current = counted.get(&r.participant).map(|c| c.0);
+            let counts = current.is_none_or(|at| r.at >= at);
+            assert_eq!(
+                (receipt.counted, receipt.replaced_previous),
+                (counts, counts && current.is_some()),
+                "round {round}: {r:?}"
+            );
+            if counts {
+                replaced += usize::from(current.is_some());
+                counted.insert(r.participant.clone(), (r.at, s, o, verified));
+            } else {
+                stale += 1;
+            }
+        }
+
+        if round % 20 == 19 {
+            // The expected counts, in station order and ballot order, as `crowd_counts` gives
+            // them: only pairs with a counted report.
+            let mut per: BTreeMap<(usize, usize), (u32, u32)> = BTreeMap::new();
+            for &(_, s, o, v) in counted.values() {
+                let e = per.entry((s, o)).or_default();
+                e.0 += 1;
+                e.1 += u32::from(v);
+            }
+            let mut expected: Vec<CrowdTally> = Vec::new();
+            for (&(s, o), &(n, v)) in &per {
+                if expected.last().is_none_or(|t| t.station != stations[s]) {
+                    expected.push(CrowdTally {
+                        station: stations[s].into(),
+                        ..CrowdTally::default()
+                    });
+                }
+                let t = expected.last_mut().expect("just pushed");
+                t.reported.push((options[o].into(), n));
+                t.verified.push((options[o].into(), v));
+            }
+            let counts = store.crowd_counts(code).await.expect("crowd_counts");
+            assert_eq!(counts, expected, "after round {round}");
+            // The store's own recount, station by station, from the counted reports.
+            for station in &stations {
+                let e = store
+                    .station_evidence(code, station)
+                    .await
+                    .expect("evidence")
+                    .expect("station");
+                let listed = counts.iter().find(|t| t.station == *station);
+                if let Some(t) = listed {
+                    assert_eq!(&e.reports.tally, t, "after round {round}: {station}");
+                } else {
+                    assert_eq!(e.reports.counted, 0, "after round {round}: {station}");
+                }
+                let n: u32 = listed.map_or(0, |t| t.reported.iter().map(|(_, n)| n).sum());
+                assert_eq!(e.reports.counted, n, "after round {round}: {station}");
+            }
+            let e = summary(store, code).await;
+            assert_eq!(
+                e.counted_reports,
+                u64::try_from(counted.len()).expect("fits"),
+                "after round {round}"
+            );
+        }
+    }
+    // The sequence exercises what it is meant to.
+    assert!(
+        replaced > 20 && stale > 10 && copied > 5,
+        "{replaced} {stale} {copied}"
+    );
 }

@@ -40,13 +40,8 @@ fn dataset(code: &str, stations: &[&str]) -> ElectionDataset {
     d
 }
 
-/// The app on a SQLite file whose path the test knows, with elections `e1` and `e2`.
-async fn app_with_elections() -> (TestApp, tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("talaka.db");
-    let store = SqliteStore::open(&path).await.expect("open");
-    store.migrate().await.expect("migrate");
-    let app = spawn_app_on(Arc::new(store), |_| {}).await;
+/// Import elections `e1` and `e2`.
+async fn add_elections(app: &TestApp) {
     for (code, stations) in [("e1", &["s1", "s2", "s3"][..]), ("e2", &["x1"][..])] {
         let audit = NewAudit::new(app.clock_now(), Actor::Cli, AuditAction::ElectionImported);
         app.store
@@ -54,6 +49,16 @@ async fn app_with_elections() -> (TestApp, tempfile::TempDir, PathBuf) {
             .await
             .expect("import");
     }
+}
+
+/// The app on a SQLite file whose path the test knows, with elections `e1` and `e2`.
+async fn app_with_elections() -> (TestApp, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("talaka.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let app = spawn_app_on(Arc::new(store), |_| {}).await;
+    add_elections(&app).await;
     (app, dir, path)
 }
 
@@ -102,7 +107,11 @@ fn report(who: &str, station: &str, option: &str) -> Value {
 
 #[tokio::test]
 async fn tokens_are_required_scoped_and_revocable() {
-    let (app, _dir, _) = app_with_elections().await;
+    tokens_are_required_scoped_and_revocable_on(spawn_app().await).await;
+}
+
+pub async fn tokens_are_required_scoped_and_revocable_on(app: TestApp) {
+    add_elections(&app).await;
     let admin = app.signed_in("root", Role::Admin).await;
     let token = create_token(&admin, "Partner bot", "e1").await;
     let all = create_token(&admin, "Call centre", "").await;
@@ -187,7 +196,11 @@ async fn tokens_are_required_scoped_and_revocable() {
 
 #[tokio::test]
 async fn a_bad_report_in_a_batch_costs_only_itself() {
-    let (app, _dir, _) = app_with_elections().await;
+    a_bad_report_in_a_batch_costs_only_itself_on(spawn_app().await).await;
+}
+
+pub async fn a_bad_report_in_a_batch_costs_only_itself_on(app: TestApp) {
+    add_elections(&app).await;
     let admin = app.signed_in("root", Role::Admin).await;
     let token = create_token(&admin, "Bot", "e1").await;
     let c = app.client();
@@ -257,6 +270,97 @@ async fn a_bad_report_in_a_batch_costs_only_itself() {
     )
     .await;
     assert_eq!(first["replaced_previous"], true);
+}
+
+/// Batches sent at once, reaching the same stations in opposite orders, then the same
+/// participants changing their minds at once: every report is acknowledged, and the crowd
+/// counts are each participant's latest choice.
+pub async fn concurrent_batches_are_acknowledged_and_counted_on(app: TestApp) {
+    concurrent_batches_to(&[&app]).await;
+}
+
+/// [`concurrent_batches_are_acknowledged_and_counted_on`] with the batches spread over
+/// `servers`, which share one database and installation key (several `talaka serve` processes).
+pub async fn concurrent_batches_to(servers: &[&TestApp]) {
+    let app = servers[0];
+    add_elections(app).await;
+    let admin = app.signed_in("root", Role::Admin).await;
+    let token = create_token(&admin, "Busy bot", "e1").await;
+    let c = app.client();
+    let stations = ["s1", "s2", "s3"];
+    let choice = |wave: u8, i: usize| {
+        let k = i + usize::from(wave);
+        (stations[k % 3], if k.is_multiple_of(2) { "a" } else { "b" })
+    };
+    for wave in 0..2u8 {
+        let mut tasks = Vec::new();
+        for chunk in 0..12usize {
+            let mut reports: Vec<Value> = (chunk * 5..chunk * 5 + 5)
+                .map(|i| {
+                    let (station, option) = choice(wave, i);
+                    json!({
+                        "participant_id": format!("chat-{i}"),
+                        "station": station,
+                        "option": option,
+                        // A minute ago, a second later in the second wave.
+                        "at": START.0 - 60_000 + 1000 * i64::from(wave),
+                    })
+                })
+                .collect();
+            if chunk % 2 == 1 {
+                reports.reverse();
+            }
+            let http = c.http.clone();
+            let url = format!(
+                "{}/api/v1/elections/e1/reports",
+                servers[chunk % servers.len()].base
+            );
+            let token = token.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "reports": reports }))
+                    .send()
+                    .await
+                    .expect("POST");
+                let status = res.status();
+                let answer = res.json::<Value>().await.unwrap_or(Value::Null);
+                assert_eq!(status, 200, "{answer}");
+                answer
+            }));
+        }
+        for t in tasks {
+            let answer = t.await.expect("task");
+            assert_eq!(answer["accepted"], 5, "{answer}");
+            for r in answer["results"].as_array().expect("results") {
+                assert_eq!(r["counted"], true, "{r}");
+                assert_eq!(r["replaced_previous"], wave == 1, "{r}");
+            }
+        }
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..60 {
+        let (station, option) = choice(1, i);
+        *expected
+            .entry((station.to_owned(), option.to_owned()))
+            .or_insert(0u32) += 1;
+    }
+    let mut counted = std::collections::BTreeMap::new();
+    for t in app.store.crowd_counts("e1").await.expect("counts") {
+        for (option, n) in t.reported {
+            counted.insert((t.station.clone(), option), n);
+        }
+    }
+    assert_eq!(counted, expected);
+    let (status, summary) = get_json(&c, "/api/v1/elections/e1/summary", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["counted_reports"], 60);
+}
+
+#[tokio::test]
+async fn concurrent_batches_are_acknowledged_and_counted() {
+    concurrent_batches_are_acknowledged_and_counted_on(spawn_app().await).await;
 }
 
 /// Bytes of the database file and its WAL.

@@ -118,8 +118,8 @@ fn dataset() -> ElectionDataset {
     ds
 }
 
-async fn app_with_election() -> TestApp {
-    let app = spawn_app().await;
+/// The app with the test election imported and a participant's report at S4.
+async fn with_election(app: TestApp) -> TestApp {
     let audit = NewAudit::new(app.clock_now(), Actor::Cli, AuditAction::ElectionImported);
     app.store
         .import_dataset(&dataset(), &audit)
@@ -173,7 +173,11 @@ fn kind_count(html: &str, slug: &str) -> String {
 
 #[tokio::test]
 async fn a_journalist_sees_the_election_at_a_glance() {
-    let app = app_with_election().await;
+    a_journalist_sees_the_election_at_a_glance_on(spawn_app().await).await;
+}
+
+pub async fn a_journalist_sees_the_election_at_a_glance_on(app: TestApp) {
+    let app = with_election(app).await;
     let c = app.client();
     let list = page(&c, "/elections").await;
     assert!(list.contains("Test presidential election"));
@@ -219,7 +223,11 @@ async fn a_journalist_sees_the_election_at_a_glance() {
 
 #[tokio::test]
 async fn the_station_list_filters_by_verdict_and_more() {
-    let app = app_with_election().await;
+    the_station_list_filters_by_verdict_and_more_on(spawn_app().await).await;
+}
+
+pub async fn the_station_list_filters_by_verdict_and_more_on(app: TestApp) {
+    let app = with_election(app).await;
     let c = app.client();
     let codes = |html: &str| -> Vec<String> {
         html.split("<th scope=\"row\"><a href=\"/elections/test-2026/stations/")
@@ -260,7 +268,11 @@ async fn the_station_list_filters_by_verdict_and_more() {
 
 #[tokio::test]
 async fn the_station_page_quotes_every_verdict() {
-    let app = app_with_election().await;
+    the_station_page_quotes_every_verdict_on(spawn_app().await).await;
+}
+
+pub async fn the_station_page_quotes_every_verdict_on(app: TestApp) {
+    let app = with_election(app).await;
     let c = app.client();
     // The sentences the elections crate draws for this dataset (the participant's report at S4
     // does not change any verdict).
@@ -306,7 +318,11 @@ async fn the_station_page_quotes_every_verdict() {
 
 #[tokio::test]
 async fn open_data_names_nobody() {
-    let app = app_with_election().await;
+    open_data_names_nobody_on(spawn_app().await).await;
+}
+
+pub async fn open_data_names_nobody_on(app: TestApp) {
+    let app = with_election(app).await;
     let c = app.client();
     for file in [
         "stations.csv",
@@ -396,7 +412,11 @@ async fn open_data_names_nobody() {
 
 #[tokio::test]
 async fn forensics_report_and_map_are_served_from_here() {
-    let app = app_with_election().await;
+    forensics_report_and_map_are_served_from_here_on(spawn_app().await).await;
+}
+
+pub async fn forensics_report_and_map_are_served_from_here_on(app: TestApp) {
+    let app = with_election(app).await;
     let c = app.client();
     let res = c.get("/elections/test-2026/forensics").await;
     assert_eq!(res.status(), 200);
@@ -484,7 +504,10 @@ const FIELDS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn a_coordinator_uploads_and_a_bad_row_stores_nothing() {
-    let app = spawn_app().await;
+    a_coordinator_uploads_and_a_bad_row_stores_nothing_on(spawn_app().await).await;
+}
+
+pub async fn a_coordinator_uploads_and_a_bad_row_stores_nothing_on(app: TestApp) {
     let coord = app.signed_in("coord", Role::Coordinator).await;
     let form = coord.get("/elections/import").await;
     assert_eq!(form.status(), 200);
@@ -552,7 +575,10 @@ async fn a_coordinator_uploads_and_a_bad_row_stores_nothing() {
 
 #[tokio::test]
 async fn analysts_and_strangers_cannot_upload() {
-    let app = spawn_app().await;
+    analysts_and_strangers_cannot_upload_on(spawn_app().await).await;
+}
+
+pub async fn analysts_and_strangers_cannot_upload_on(app: TestApp) {
     let analyst = app.signed_in("ana", Role::Analyst).await;
     assert_eq!(analyst.get("/elections/import").await.status(), 403);
     let token = analyst.csrf().await;
@@ -576,9 +602,28 @@ async fn analysts_and_strangers_cannot_upload() {
             .await
             .contains(&"election.imported".to_owned())
     );
+}
 
-    // An upload larger than the configured limit is refused with a clear page.
-    let small = spawn_app_with(|s| s.max_import_bytes = 1024 * 1024).await;
+/// Imports limited to 1 MiB.
+fn small_imports(s: &mut talaka_server::ServerSettings) {
+    s.max_import_bytes = 1024 * 1024;
+}
+
+/// The app with imports limited to 1 MiB.
+pub async fn small_imports_app(store: std::sync::Arc<dyn talaka_store::Stores>) -> TestApp {
+    spawn_app_on(store, small_imports).await
+}
+
+#[tokio::test]
+async fn an_upload_above_the_limit_is_refused_and_one_below_is_fine() {
+    an_upload_above_the_limit_is_refused_and_one_below_is_fine_on(
+        spawn_app_with(small_imports).await,
+    )
+    .await;
+}
+
+/// An upload larger than the configured limit is refused with a clear page.
+pub async fn an_upload_above_the_limit_is_refused_and_one_below_is_fine_on(small: TestApp) {
     let coord = small.signed_in("coord", Role::Coordinator).await;
     let token = coord.csrf().await;
     let mut big = GENERIC.to_owned();
@@ -618,7 +663,10 @@ async fn analysts_and_strangers_cannot_upload() {
 
 #[tokio::test]
 async fn an_exit_poll_uploaded_for_a_stored_election_gives_verdicts() {
-    let app = spawn_app().await;
+    an_exit_poll_uploaded_for_a_stored_election_gives_verdicts_on(spawn_app().await).await;
+}
+
+pub async fn an_exit_poll_uploaded_for_a_stored_election_gives_verdicts_on(app: TestApp) {
     let opt = |code: &str| BallotOption {
         code: code.into(),
         name: code.into(),
@@ -700,11 +748,14 @@ fn shared_data(relative: &str) -> Option<std::path::PathBuf> {
 
 #[tokio::test]
 async fn golos_2020_uploaded_shows_one_station_in_three() {
+    golos_2020_uploaded_shows_one_station_in_three_on(spawn_app().await).await;
+}
+
+pub async fn golos_2020_uploaded_shows_one_station_in_three_on(app: TestApp) {
     let Some(path) = shared_data("belarus-2020/voice.csv") else {
         return;
     };
     let file = std::fs::read_to_string(&path).expect("voice.csv");
-    let app = spawn_app().await;
     let coord = app.signed_in("coord", Role::Coordinator).await;
     let token = coord.csrf().await;
     let res = upload(&coord, Some(&token), &[("format", "voice2020")], &file).await;

@@ -168,9 +168,11 @@ fn receipt_of(html: &str) -> String {
     html[start..start + end].to_owned()
 }
 
-struct Setup {
+/// The server with its own blob folder and the test election imported.
+pub struct Setup {
     app: TestApp,
-    db: PathBuf,
+    /// The SQLite file, when the store is SQLite.
+    db: Option<PathBuf>,
     blobs: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -183,11 +185,22 @@ async fn setup() -> Setup {
 async fn setup_with(tweak: impl FnOnce(&mut talaka_server::ServerSettings) + Send) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("talaka.db");
-    let blobs = dir.path().join("blobs");
     let store = SqliteStore::open(&db).await.expect("open");
     store.migrate().await.expect("migrate");
+    let mut s = setup_in(Arc::new(store), dir, tweak).await;
+    s.db = Some(db);
+    s
+}
+
+/// The server on `store` (migrated) with its blob folder in `dir`.
+async fn setup_in(
+    store: Arc<dyn Stores>,
+    dir: tempfile::TempDir,
+    tweak: impl FnOnce(&mut talaka_server::ServerSettings) + Send,
+) -> Setup {
+    let blobs = dir.path().join("blobs");
     let blob_dir = blobs.clone();
-    let app = spawn_app_on(Arc::new(store), move |s| {
+    let app = spawn_app_on(store, move |s| {
         s.blobs = Arc::new(LocalBlobStore::new(blob_dir, &s.key));
         tweak(s);
     })
@@ -195,10 +208,25 @@ async fn setup_with(tweak: impl FnOnce(&mut talaka_server::ServerSettings) + Sen
     import(app.store.as_ref()).await;
     Setup {
         app,
-        db,
+        db: None,
         blobs,
         _dir: dir,
     }
+}
+
+/// [`Setup`] on another backend's (migrated) store.
+pub async fn setup_on(store: Arc<dyn Stores>) -> Setup {
+    setup_in(store, tempfile::tempdir().expect("temp dir"), |_| {}).await
+}
+
+/// Photos limited to 4 KiB.
+fn small_photos(settings: &mut talaka_server::ServerSettings) {
+    settings.max_photo_bytes = 4096;
+}
+
+/// [`setup_on`] with photos limited to 4 KiB.
+pub async fn small_photos_setup_on(store: Arc<dyn Stores>) -> Setup {
+    setup_in(store, tempfile::tempdir().expect("temp dir"), small_photos).await
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -234,7 +262,11 @@ async fn reports_stored(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn a_ballot_report_with_a_photo_gets_a_receipt_and_its_photo_loses_the_exif() {
-    let s = setup().await;
+    a_ballot_report_with_a_photo_gets_a_receipt_and_its_photo_loses_the_exif_on(setup().await)
+        .await;
+}
+
+pub async fn a_ballot_report_with_a_photo_gets_a_receipt_and_its_photo_loses_the_exif_on(s: Setup) {
     let c = s.app.client();
     let page = c.get(&format!("/elections/{CODE}/report")).await;
     assert_eq!(page.status(), 200);
@@ -339,7 +371,15 @@ async fn a_ballot_report_with_a_photo_gets_a_receipt_and_its_photo_loses_the_exi
 #[tokio::test]
 async fn the_same_photo_from_another_participant_is_flagged_and_a_second_report_replaces_the_first()
 {
-    let s = setup().await;
+    the_same_photo_from_another_participant_is_flagged_and_a_second_report_replaces_the_first_on(
+        setup().await,
+    )
+    .await;
+}
+
+pub async fn the_same_photo_from_another_participant_is_flagged_and_a_second_report_replaces_the_first_on(
+    s: Setup,
+) {
     let photo = jpeg(EXIF_MARKER, IMAGE_MARKER);
     let anna = s.app.client();
     let first = receipt_of(
@@ -403,7 +443,10 @@ async fn the_same_photo_from_another_participant_is_flagged_and_a_second_report_
 
 #[tokio::test]
 async fn forms_without_a_csrf_token_are_refused_and_store_nothing() {
-    let s = setup().await;
+    forms_without_a_csrf_token_are_refused_and_store_nothing_on(setup().await).await;
+}
+
+pub async fn forms_without_a_csrf_token_are_refused_and_store_nothing_on(s: Setup) {
     let c = s.app.client();
     c.get(&format!("/elections/{CODE}/report")).await;
     let photo = jpeg(EXIF_MARKER, IMAGE_MARKER);
@@ -440,7 +483,10 @@ async fn forms_without_a_csrf_token_are_refused_and_store_nothing() {
 
 #[tokio::test]
 async fn a_bad_station_is_named_and_nothing_is_stored() {
-    let s = setup().await;
+    a_bad_station_is_named_and_nothing_is_stored_on(setup().await).await;
+}
+
+pub async fn a_bad_station_is_named_and_nothing_is_stored_on(s: Setup) {
     let c = s.app.client();
     let photo = jpeg(EXIF_MARKER, IMAGE_MARKER);
     let res = report(&c, "999", "alice", Some(&photo)).await;
@@ -489,7 +535,13 @@ async fn a_bad_station_is_named_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_photo_above_the_limit_is_refused_and_the_form_keeps_what_was_typed() {
-    let s = setup_with(|settings| settings.max_photo_bytes = 4096).await;
+    a_photo_above_the_limit_is_refused_and_the_form_keeps_what_was_typed_on(
+        setup_with(small_photos).await,
+    )
+    .await;
+}
+
+pub async fn a_photo_above_the_limit_is_refused_and_the_form_keeps_what_was_typed_on(s: Setup) {
     let c = s.app.client();
     let big = jpeg(EXIF_MARKER, &vec![0x42; 8192]);
     let res = report(&c, "101", "bob", Some(&big)).await;
@@ -511,7 +563,10 @@ async fn a_photo_above_the_limit_is_refused_and_the_form_keeps_what_was_typed() 
 
 #[tokio::test]
 async fn exit_poll_tallies_are_stored_and_never_overwritten_from_the_web() {
-    let s = setup().await;
+    exit_poll_tallies_are_stored_and_never_overwritten_from_the_web_on(setup().await).await;
+}
+
+pub async fn exit_poll_tallies_are_stored_and_never_overwritten_from_the_web_on(s: Setup) {
     let c = s.app.client();
     let path = format!("/elections/{CODE}/exit-poll");
     let page = c.get(&path).await.text().await.expect("body");
@@ -604,7 +659,10 @@ async fn exit_poll_tallies_are_stored_and_never_overwritten_from_the_web() {
 
 #[tokio::test]
 async fn an_observer_copy_is_stored_with_its_photo() {
-    let s = setup().await;
+    an_observer_copy_is_stored_with_its_photo_on(setup().await).await;
+}
+
+pub async fn an_observer_copy_is_stored_with_its_photo_on(s: Setup) {
     let c = s.app.client();
     let path = format!("/elections/{CODE}/observer");
     let photo = jpeg("protocol photo TALAKA-EXIF-MARKER", b"PROTOCOL-PICTURE");
@@ -806,7 +864,8 @@ async fn nothing_personal_is_stored_in_plain_text_and_a_tampered_photo_fails() {
 
     let mut at_rest: Vec<(String, Vec<u8>)> = Vec::new();
     for suffix in ["", "-wal"] {
-        let p = PathBuf::from(format!("{}{suffix}", s.db.display()));
+        let db = s.db.as_ref().expect("a SQLite file");
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
         if let Ok(bytes) = std::fs::read(&p) {
             at_rest.push((p.display().to_string(), bytes));
         }

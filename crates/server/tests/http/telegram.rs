@@ -86,8 +86,9 @@ struct Tg {
 }
 
 impl Tg {
-    async fn new(with_bot: bool) -> Tg {
-        let app = spawn_app().await;
+    /// `app` with the test election imported and a fresh fake Bot API; with the webhook bot
+    /// installed when `with_bot`.
+    async fn new(app: TestApp, with_bot: bool) -> Tg {
         let audit = NewAudit::new(
             Timestamp(START.0),
             Actor::Cli,
@@ -99,26 +100,33 @@ impl Tg {
             .expect("import");
         let fake = FakeTelegram::start(TOKEN).await.expect("fake");
         let api = BotApi::new(&fake.base_url(), Secret::new(TOKEN.into())).expect("api");
-        if with_bot {
-            let store: Arc<dyn Stores> = app.store.clone();
-            let bot = Bot::new(
-                api.clone(),
-                store as Arc<dyn ElectionStore>,
-                app.state.settings().key.clone(),
-                Arc::new(StoredPhotos::new(app.state.clone())),
-                Arc::new(app.clock.clone()) as Arc<dyn Clock>,
-            );
-            assert!(
-                app.state
-                    .set_telegram_webhook(Arc::new(bot), Secret::new(SECRET.into()))
-            );
-        }
-        Tg {
+        let tg = Tg {
             app,
             fake,
             telegram: api,
             offset: std::sync::Mutex::new(None),
+        };
+        if with_bot {
+            tg.install_bot();
         }
+        tg
+    }
+
+    /// Install the bot behind the webhook, as `serve` does in webhook mode.
+    fn install_bot(&self) {
+        let app = &self.app;
+        let store: Arc<dyn Stores> = app.store.clone();
+        let bot = Bot::new(
+            self.telegram.clone(),
+            store as Arc<dyn ElectionStore>,
+            app.state.settings().key.clone(),
+            Arc::new(StoredPhotos::new(app.state.clone())),
+            Arc::new(app.clock.clone()) as Arc<dyn Clock>,
+        );
+        assert!(
+            app.state
+                .set_telegram_webhook(Arc::new(bot), Secret::new(SECRET.into()))
+        );
     }
 
     async fn post(&self, secret: Option<&str>, body: &str) -> reqwest::StatusCode {
@@ -173,14 +181,18 @@ impl Tg {
 
 #[tokio::test]
 async fn the_webhook_refuses_a_missing_or_wrong_secret() {
+    the_webhook_refuses_a_missing_or_wrong_secret_on(spawn_app().await).await;
+}
+
+pub async fn the_webhook_refuses_a_missing_or_wrong_secret_on(app: TestApp) {
     let start = r#"{"update_id":1,"message":{"message_id":1,"date":0,"from":{"id":5,"is_bot":false,"first_name":"T"},"chat":{"id":5,"type":"private"},"text":"/start"}}"#;
 
     // No bot configured: refused whatever the header says.
-    let off = Tg::new(false).await;
-    assert_eq!(off.post(Some(SECRET), start).await, 403);
-    assert_eq!(off.post(None, start).await, 403);
+    let tg = Tg::new(app, false).await;
+    assert_eq!(tg.post(Some(SECRET), start).await, 403);
+    assert_eq!(tg.post(None, start).await, 403);
 
-    let tg = Tg::new(true).await;
+    tg.install_bot();
     assert_eq!(tg.post(None, start).await, 403);
     assert_eq!(tg.post(Some(""), start).await, 403);
     assert_eq!(
@@ -203,7 +215,11 @@ async fn the_webhook_refuses_a_missing_or_wrong_secret() {
 
 #[tokio::test]
 async fn the_right_secret_reaches_the_bot_which_answers_through_the_bot_api() {
-    let tg = Tg::new(true).await;
+    the_right_secret_reaches_the_bot_which_answers_through_the_bot_api_on(spawn_app().await).await;
+}
+
+pub async fn the_right_secret_reaches_the_bot_which_answers_through_the_bot_api_on(app: TestApp) {
+    let tg = Tg::new(app, true).await;
     let olga = user(31_337_000_111, "en");
 
     // A broken body is acknowledged (so Telegram does not resend it) and skipped.
@@ -297,9 +313,13 @@ fn telegram_config(mode: TelegramMode, base: &str, public_url: &str) -> Config {
 }
 
 #[tokio::test]
-async fn the_configured_modes_start_the_bot() {
-    // Polling: the bot answers, and stops when told.
-    let tg = Tg::new(false).await;
+async fn polling_mode_starts_the_bot() {
+    polling_mode_starts_the_bot_on(spawn_app().await).await;
+}
+
+/// Polling: the bot answers, and stops when told.
+pub async fn polling_mode_starts_the_bot_on(app: TestApp) {
+    let tg = Tg::new(app, false).await;
     let config = telegram_config(TelegramMode::Polling, &tg.fake.base_url(), &tg.app.base);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = telegram::spawn(&config, &tg.app.state, async {
@@ -325,9 +345,16 @@ async fn the_configured_modes_start_the_bot() {
         0,
         "handled updates were confirmed"
     );
+}
 
-    // Webhook: registered with Telegram at the public address, with the secret.
-    let tg = Tg::new(false).await;
+#[tokio::test]
+async fn webhook_mode_registers_and_bad_settings_are_refused() {
+    webhook_mode_registers_and_bad_settings_are_refused_on(spawn_app().await).await;
+}
+
+/// Webhook: registered with Telegram at the public address, with the secret.
+pub async fn webhook_mode_registers_and_bad_settings_are_refused_on(app: TestApp) {
+    let tg = Tg::new(app, false).await;
     let config = telegram_config(TelegramMode::Webhook, &tg.fake.base_url(), &tg.app.base);
     let task = telegram::spawn(&config, &tg.app.state, std::future::pending())
         .expect("spawn")
