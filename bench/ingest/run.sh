@@ -3,12 +3,12 @@
 # synchronous=FULL), the server and the load generator on this machine, then the recompute of
 # every station verdict and the national summary at that volume.
 # usage: bash bench/ingest/run.sh [REPORTS [STATIONS [CONNECTIONS [BATCH]]]]
-#        defaults: 1260000 reports (Golos 2020), 5000 stations, 64 connections, 1 report per request
+#        defaults: 1260000 reports (Golos 2020), 5000 stations, 128 connections, 1 report per request
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reports=${1:-1260000}
 stations=${2:-5000}
-connections=${3:-64}
+connections=${3:-128}
 batch=${4:-1}
 cargo build --release --quiet -p talaka-bench-ingest
 bin=${CARGO_TARGET_DIR:-target}/release/talaka-bench-ingest
