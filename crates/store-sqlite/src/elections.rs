@@ -225,25 +225,67 @@ async fn load_protocols(
             figures: figures_from_lines(l),
         });
     }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    // The ballot's options, id → (rank, code), of the election these protocols belong to.
+    let mut options: HashMap<i64, (usize, String)> = HashMap::new();
+    for (rank, row) in sqlx::query(&format!(
+        "SELECT o.id, o.code FROM ballot_options o WHERE o.election_id = \
+           (SELECT p.election_id FROM protocols p WHERE {} LIMIT 1) ORDER BY o.position, o.id",
+        scope.cond("p")
+    ))
+    .bind(scope.id())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .enumerate()
+    {
+        options.insert(get(row, "id")?, (rank, get(row, "code")?));
+    }
+    // One row per protocol, its votes as `option votes …` (a fifth of the rows of one per
+    // vote: every row costs a hand-over from SQLite's thread).
     let votes = sqlx::query(&format!(
-        "SELECT v.protocol_id, o.code, v.votes FROM protocol_votes v \
-         JOIN protocols p ON p.id = v.protocol_id JOIN ballot_options o ON o.id = v.option_id \
-         WHERE {} ORDER BY v.protocol_id, o.position, o.id",
+        "SELECT v.protocol_id, group_concat(v.option_id || ' ' || v.votes, ' ') AS votes \
+         FROM protocol_votes v JOIN protocols p ON p.id = v.protocol_id \
+         WHERE {} GROUP BY v.protocol_id",
         scope.cond("p")
     ))
     .bind(scope.id())
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
+    let mut by_rank = vec![String::new(); options.len()];
+    for (rank, code) in options.values() {
+        by_rank[*rank] = code.clone();
+    }
+    let bad = |what: &str| corrupt("protocol_votes", format!("unreadable votes: {what}"));
+    let mut list: Vec<(usize, u32)> = Vec::new();
     for row in &votes {
         let id: i64 = get(row, "protocol_id")?;
         let i = *index
             .get(&id)
             .ok_or_else(|| corrupt("protocol_votes", format!("votes of missing protocol {id}")))?;
-        out[i].figures.votes.push((
-            get(row, "code")?,
-            u32_of("protocol_votes", "votes", get(row, "votes")?)?,
-        ));
+        let text: String = get(row, "votes")?;
+        list.clear();
+        let mut numbers = text.split(' ').map(str::parse::<i64>);
+        while let Some(oid) = numbers.next() {
+            let oid = oid.map_err(|_| bad(&text))?;
+            let Some(Ok(n)) = numbers.next() else {
+                return Err(bad(&text));
+            };
+            let rank = options
+                .get(&oid)
+                .map(|(r, _)| *r)
+                .ok_or_else(|| corrupt("protocol_votes", format!("unknown option {oid}")))?;
+            list.push((rank, u32_of("protocol_votes", "votes", n)?));
+        }
+        list.sort_unstable_by_key(|(rank, _)| *rank);
+        out[i].figures.votes = list
+            .iter()
+            .map(|(r, n)| (by_rank[*r].clone(), *n))
+            .collect();
     }
     Ok(out)
 }
@@ -408,29 +450,6 @@ async fn ids_by_code<'a>(
         qb.push(")");
         for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
             out.insert(get::<String>(&row, "code")?, get::<i64>(&row, "id")?);
-        }
-    }
-    Ok(out)
-}
-
-/// Station codes of an election by id, for the ids given (all of the election's stations are
-/// read when that is most of them).
-async fn ids_by_code_rev(
-    conn: &mut SqliteConnection,
-    election: i64,
-    ids: &[i64],
-) -> ElectionResult<HashMap<i64, String>> {
-    let mut out = HashMap::with_capacity(ids.len());
-    let rows = sqlx::query("SELECT id, code FROM stations WHERE election_id = ?")
-        .bind(election)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
-    for row in &rows {
-        let id: i64 = get(row, "id")?;
-        if wanted.contains(&id) {
-            out.insert(id, get(row, "code")?);
         }
     }
     Ok(out)
@@ -950,46 +969,41 @@ async fn reports_summary(
     station_id: i64,
     station: &str,
 ) -> Result<ReportsSummary, StoreError> {
-    const T: &str = "ballot_reports";
-    let row = sqlx::query(
-        "SELECT COALESCE(SUM(counted), 0) AS counted, COALESCE(SUM(1 - counted), 0) AS superseded, \
-                COALESCE(SUM(counted * duplicate_photo), 0) AS dups \
-         FROM ballot_reports WHERE station_id = ?",
-    )
-    .bind(station_id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    let mut summary = ReportsSummary {
-        counted: u32_of(T, "counted", get(&row, "counted")?)?,
-        superseded: u32_of(T, "superseded", get(&row, "superseded")?)?,
-        duplicate_photos: u32_of(T, "duplicate_photo", get(&row, "dups")?)?,
-        tally: CrowdTally {
-            station: station.to_owned(),
-            ..CrowdTally::default()
-        },
-    };
+    // From the counters the reports' triggers keep (migrations 0004 and 0006), not the reports.
+    const T: &str = "crowd_report_counts";
     let rows = sqlx::query(
-        "SELECT o.code, COUNT(*) AS n, \
-                SUM(r.verification = 'photo_verified' AND r.duplicate_photo = 0) AS v \
-         FROM ballot_reports r JOIN ballot_options o ON o.id = r.option_id \
-         WHERE r.station_id = ? AND r.counted = 1 \
-         GROUP BY r.option_id ORDER BY o.position, o.id",
+        "SELECT o.code, c.reported, c.verified, c.duplicates, c.superseded \
+         FROM stations s \
+         JOIN crowd_report_counts c ON c.election_id = s.election_id AND c.station_id = s.id \
+         JOIN ballot_options o ON o.id = c.option_id \
+         WHERE s.id = ? ORDER BY o.position, o.id",
     )
     .bind(station_id)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
+    let mut summary = ReportsSummary {
+        counted: 0,
+        superseded: 0,
+        duplicate_photos: 0,
+        tally: CrowdTally {
+            station: station.to_owned(),
+            ..CrowdTally::default()
+        },
+    };
     for row in &rows {
-        let code: String = get(row, "code")?;
-        summary
-            .tally
-            .reported
-            .push((code.clone(), u32_of(T, "n", get(row, "n")?)?));
-        summary
-            .tally
-            .verified
-            .push((code, u32_of(T, "v", get(row, "v")?)?));
+        let reported = u32_of(T, "reported", get(row, "reported")?)?;
+        summary.counted += reported;
+        summary.superseded += u32_of(T, "superseded", get(row, "superseded")?)?;
+        summary.duplicate_photos += u32_of(T, "duplicates", get(row, "duplicates")?)?;
+        if reported > 0 {
+            let code: String = get(row, "code")?;
+            summary.tally.reported.push((code.clone(), reported));
+            summary
+                .tally
+                .verified
+                .push((code, u32_of(T, "verified", get(row, "verified")?)?));
+        }
     }
     Ok(summary)
 }
@@ -1113,7 +1127,7 @@ impl ElectionStore for SqliteStore {
                  AND p.observer IS NOT NULL) AS copies, \
                (SELECT COUNT(*) FROM exit_poll_tallies t WHERE t.station_id = s.id) AS polls, \
                (SELECT COALESCE(SUM(c.reported), 0) FROM crowd_report_counts c \
-                 WHERE c.station_id = s.id) AS reports \
+                 WHERE c.election_id = s.election_id AND c.station_id = s.id) AS reports \
              FROM stations s LEFT JOIN areas a ON a.id = s.area_id",
         );
         push_station_filter(&mut qb, e.id, filter);
@@ -1420,49 +1434,45 @@ impl ElectionStore for SqliteStore {
         {
             options.insert(get(row, "id")?, (rank, get(row, "code")?));
         }
+        // One row per station (5,000 rather than 25,000: every row costs a hand-over from
+        // SQLite's thread), its counters as `option reported verified …`, in station order.
         let counts = sqlx::query(
-            "SELECT station_id, option_id, reported, verified FROM crowd_report_counts \
-             WHERE election_id = ? AND reported > 0 ORDER BY election_id, station_id, option_id",
+            "SELECT s.code, group_concat(c.option_id || ' ' || c.reported || ' ' || c.verified, \
+                    ' ') AS counts \
+             FROM crowd_report_counts c JOIN stations s ON s.id = c.station_id \
+             WHERE c.election_id = ? AND c.reported > 0 \
+             GROUP BY c.election_id, c.station_id ORDER BY c.election_id, c.station_id",
         )
         .bind(eid)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        let mut station_ids: Vec<i64> = Vec::new();
-        let mut per_station: Vec<Vec<(usize, u32, u32)>> = Vec::new();
-        for row in &counts {
-            let sid: i64 = get(row, "station_id")?;
-            let oid: i64 = get(row, "option_id")?;
-            let rank = options
-                .get(&oid)
-                .map(|(r, _)| *r)
-                .ok_or_else(|| corrupt(T, format!("unknown option {oid}")))?;
-            if station_ids.last() != Some(&sid) {
-                station_ids.push(sid);
-                per_station.push(Vec::new());
-            }
-            if let Some(list) = per_station.last_mut() {
-                list.push((
-                    rank,
-                    u32_of(T, "reported", get(row, "reported")?)?,
-                    u32_of(T, "verified", get(row, "verified")?)?,
-                ));
-            }
-        }
-        let codes = ids_by_code_rev(&mut conn, eid, &station_ids).await?;
         let by_rank: Vec<&str> = {
             let mut v: Vec<(usize, &str)> =
                 options.values().map(|(r, c)| (*r, c.as_str())).collect();
             v.sort_unstable();
             v.into_iter().map(|(_, c)| c).collect()
         };
-        let mut out: Vec<CrowdTally> = Vec::with_capacity(station_ids.len());
-        for (sid, mut list) in station_ids.into_iter().zip(per_station) {
+        let bad = |what: &str| corrupt(T, format!("unreadable counters: {what}"));
+        let mut out: Vec<CrowdTally> = Vec::with_capacity(counts.len());
+        let mut list: Vec<(usize, u32, u32)> = Vec::new();
+        for row in &counts {
+            let station: String = get(row, "code")?;
+            let text: String = get(row, "counts")?;
+            list.clear();
+            let mut numbers = text.split(' ').map(str::parse::<i64>);
+            while let Some(oid) = numbers.next() {
+                let oid = oid.map_err(|_| bad(&text))?;
+                let (Some(Ok(n)), Some(Ok(v))) = (numbers.next(), numbers.next()) else {
+                    return Err(bad(&text).into());
+                };
+                let rank = options
+                    .get(&oid)
+                    .map(|(r, _)| *r)
+                    .ok_or_else(|| corrupt(T, format!("unknown option {oid}")))?;
+                list.push((rank, u32_of(T, "reported", n)?, u32_of(T, "verified", v)?));
+            }
             list.sort_unstable_by_key(|(rank, _, _)| *rank);
-            let station = codes
-                .get(&sid)
-                .cloned()
-                .ok_or_else(|| corrupt(T, format!("unknown station {sid}")))?;
             out.push(CrowdTally {
                 station,
                 reported: list

@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0005_report_indexes",
         sql: include_str!("../migrations/0005_report_indexes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_report_counters",
+        sql: include_str!("../migrations/0006_report_counters.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

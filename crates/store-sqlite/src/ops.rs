@@ -15,7 +15,7 @@ use crate::{SqliteStore, db};
 pub struct TableDigest {
     pub table: String,
     pub rows: u64,
-    /// SHA-256 (hex) over every row in rowid order, each column rendered with SQLite's `quote()`.
+    /// SHA-256 (hex) over every row in rowid (or, WITHOUT ROWID, primary-key) order, each column rendered with SQLite's `quote()`.
     pub sha256: String,
 }
 
@@ -69,16 +69,27 @@ impl SqliteStore {
 
         let mut out = Vec::with_capacity(tables.len());
         for table in tables {
-            let columns: Vec<String> =
-                sqlx::query("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            let info: Vec<(String, i64)> =
+                sqlx::query("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid")
                     .bind(&table)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db)?
                     .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()
                     .map_err(db)?;
+            let columns: Vec<String> = info.iter().map(|(c, _)| c.clone()).collect();
+            let without_rowid: bool =
+                sqlx::query("SELECT wr FROM pragma_table_list WHERE name = ?")
+                    .bind(&table)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .map(|r| r.try_get::<bool, _>(0))
+                    .transpose()
+                    .map_err(db)?
+                    .unwrap_or(false);
             if columns.is_empty() {
                 return Err(StoreError::Corrupt {
                     table: "sqlite_master",
@@ -90,8 +101,19 @@ impl SqliteStore {
                 .map(|c| format!("quote({})", quote_ident(c)))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // A table WITHOUT ROWID is in primary-key order, the others in rowid order.
+            let order = if without_rowid {
+                let mut pk: Vec<&(String, i64)> = info.iter().filter(|(_, k)| *k > 0).collect();
+                pk.sort_by_key(|(_, k)| *k);
+                pk.iter()
+                    .map(|(c, _)| quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                "rowid".to_owned()
+            };
             let sql = format!(
-                "SELECT {select} FROM {} ORDER BY rowid",
+                "SELECT {select} FROM {} ORDER BY {order}",
                 quote_ident(&table)
             );
             let rows = sqlx::query(&sql).fetch_all(&mut *tx).await.map_err(db)?;

@@ -242,6 +242,7 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
             "0003_photos".to_owned(),
             "0004_integrations".to_owned(),
             "0005_report_indexes".to_owned(),
+            "0006_report_counters".to_owned(),
         ],
         "a: {ra:?}, b: {rb:?}"
     );
@@ -720,5 +721,91 @@ async fn integrations_story() {
 async fn photos_story() {
     let (_dir, store) = fresh().await;
     talaka_store::story_photos::photos(&store).await;
+    assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
+}
+
+/// Each (station, option)'s counters as the triggers keep them, beside a recount of the reports
+/// themselves: (station id, option id, reported, verified, duplicates, superseded).
+async fn counters_and_recount(path: &Path) -> (Vec<[i64; 6]>, Vec<[i64; 6]>) {
+    let mut conn = raw(path).await;
+    let read = |sql: &'static str| sqlx::query(sql);
+    let six = |r: &sqlx::sqlite::SqliteRow| -> [i64; 6] { std::array::from_fn(|i| r.get(i)) };
+    let kept = read(
+        "SELECT station_id, option_id, reported, verified, duplicates, superseded \
+         FROM crowd_report_counts \
+         WHERE reported + verified + duplicates + superseded > 0 \
+         ORDER BY station_id, option_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("counters")
+    .iter()
+    .map(six)
+    .collect();
+    let recount = read(
+        "SELECT station_id, option_id, SUM(counted), \
+                SUM(counted AND verification = 'photo_verified' AND duplicate_photo = 0), \
+                SUM(counted AND duplicate_photo = 1), SUM(1 - counted) \
+         FROM ballot_reports GROUP BY station_id, option_id ORDER BY station_id, option_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("recount")
+    .iter()
+    .map(six)
+    .collect();
+    (kept, recount)
+}
+
+/// The triggers keep every counter equal to a recount (replacements, late reports and copied
+/// photos included), and migration 0006 recounts the reports stored before it.
+#[tokio::test]
+async fn report_counters_equal_a_recount_before_and_after_migration_0006() {
+    let (dir, store) = migrated().await;
+    talaka_store::story_elections::crowd_counts_match_a_recount(&store).await;
+    let path = db_path(&dir);
+    let (kept, recount) = counters_and_recount(&path).await;
+    assert!(
+        recount.iter().any(|c| c[5] > 0),
+        "the story replaces reports"
+    );
+    assert!(recount.iter().any(|c| c[4] > 0), "the story copies photos");
+    assert_eq!(kept, recount);
+
+    // Back to the schema before 0006, with counters gone wrong, then forward again.
+    let mut conn = raw(&path).await;
+    sqlx::raw_sql(
+        "DROP TRIGGER ballot_reports_count_insert; \
+         DROP TRIGGER ballot_reports_count_update; \
+         DROP TRIGGER ballot_reports_count_delete; \
+         DROP TABLE crowd_report_counts; \
+         CREATE TABLE crowd_report_counts (election_id INTEGER NOT NULL, \
+           station_id INTEGER NOT NULL, option_id INTEGER NOT NULL, \
+           reported INTEGER NOT NULL, verified INTEGER NOT NULL, \
+           PRIMARY KEY (station_id, option_id)) STRICT; \
+         INSERT INTO crowd_report_counts SELECT election_id, station_id, option_id, 3, 0 \
+           FROM ballot_reports GROUP BY station_id, option_id; \
+         CREATE INDEX ballot_reports_station ON ballot_reports (station_id); \
+         CREATE INDEX ballot_reports_option ON ballot_reports (option_id); \
+         CREATE TRIGGER ballot_reports_count_insert AFTER INSERT ON ballot_reports \
+           BEGIN SELECT 1; END; \
+         CREATE TRIGGER ballot_reports_count_update AFTER UPDATE ON ballot_reports \
+           BEGIN SELECT 1; END; \
+         CREATE TRIGGER ballot_reports_count_delete AFTER DELETE ON ballot_reports \
+           BEGIN SELECT 1; END; \
+         DELETE FROM schema_migrations WHERE version = 6;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("undo 0006");
+    drop(conn);
+    assert_eq!(
+        store.migrate().await.expect("migrate"),
+        vec!["0006_report_counters".to_owned()]
+    );
+    assert_eq!(
+        counters_and_recount(&path).await,
+        (recount.clone(), recount)
+    );
     assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
 }
