@@ -421,7 +421,7 @@ fn parse_report(
     codes: &ElectionCodes,
     item: &Value,
 ) -> Result<BallotReport, Vec<FieldError>> {
-    let input: ReportIn = match serde_json::from_value(item.clone()) {
+    let input: ReportIn = match ReportIn::deserialize(item) {
         Ok(r) => r,
         Err(_) => return Err(vec![field_error("report", "must be an object")]),
     };

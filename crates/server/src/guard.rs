@@ -164,6 +164,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .as_deref()
         .and_then(|p| routes::lookup(req.method().as_str(), p));
     let api = routes::is_api(req.uri().path());
+    // Bearer-token API routes render no forms: no CSRF token, no pre-session cookie to make.
+    let token_route = spec.is_some_and(crate::api::requires_token);
 
     // Who is this?
     let (signed_in, session_token, clear_session) =
@@ -171,7 +173,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                let v = anonymous_visitor(&state, &req, None);
+                let v = anonymous_visitor(&state, &req, None, !token_route);
                 return finish(
                     error_response(&v.0, StatusCode::SERVICE_UNAVAILABLE, "error.503", api),
                     &v,
@@ -179,7 +181,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 );
             }
         };
-    let (mut visitor, new_pre) = anonymous_visitor(&state, &req, session_token.as_deref());
+    let (mut visitor, new_pre) =
+        anonymous_visitor(&state, &req, session_token.as_deref(), !token_route);
     visitor.signed_in = signed_in;
     let visitor = visitor;
     let ctx = (visitor, new_pre);
@@ -310,16 +313,19 @@ fn cookie_value(s: &str) -> HeaderValue {
 }
 
 /// The visitor without their account (filled in by the caller) and, when they had no cookie
-/// to anchor a CSRF token, the `Set-Cookie` for a new pre-session cookie.
+/// to anchor a CSRF token, the `Set-Cookie` for a new pre-session cookie. Without `forms` (a
+/// bearer-token API route) the visitor gets no CSRF token at all.
 fn anonymous_visitor(
     state: &AppState,
     req: &Request,
     session_token: Option<&str>,
+    forms: bool,
 ) -> (Visitor, Option<String>) {
     let https = state.settings().https;
     let key = &state.settings().key;
     let headers = req.headers();
     let (csrf, new_pre) = match session_token {
+        _ if !forms => (String::new(), None),
         Some(token) => (key.keyed_hash("csrf-session", token.as_bytes()), None),
         None => match cookies::read(headers, Cookie::PreSession, https) {
             Some(pre) => (key.keyed_hash("csrf-pre", pre.as_bytes()), None),

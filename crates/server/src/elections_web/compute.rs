@@ -186,14 +186,15 @@ pub async fn view(state: &AppState, code: &str) -> Result<Option<Arc<ElectionVie
     if let Some(v) = cached() {
         return Ok(Some(v));
     }
-    let Some(dataset) = state.elections().dataset(code).await.map_err(store_error)? else {
+    // Both reads at once, on two of the pool's connections.
+    let (dataset, counts) = tokio::join!(
+        state.elections().dataset(code),
+        state.elections().crowd_counts(code)
+    );
+    let Some(dataset) = dataset.map_err(store_error)? else {
         return Ok(None);
     };
-    let counts = state
-        .elections()
-        .crowd_counts(code)
-        .await
-        .map_err(store_error)?;
+    let counts = counts.map_err(store_error)?;
     let value = tokio::task::spawn_blocking(move || compute(dataset, counts))
         .await
         .map_err(|e| AppError::Internal(format!("computing verdicts: {e}")))?;
