@@ -43,6 +43,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0005_report_indexes",
         sql: include_str!("../migrations/0005_report_indexes.sql"),
     },
+    // 0006 is the lead's (another branch).
+    Migration {
+        version: 7,
+        name: "0007_photo_review",
+        sql: include_str!("../migrations/0007_photo_review.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

@@ -242,6 +242,7 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
             "0003_photos".to_owned(),
             "0004_integrations".to_owned(),
             "0005_report_indexes".to_owned(),
+            "0007_photo_review".to_owned(),
         ],
         "a: {ra:?}, b: {rb:?}"
     );
@@ -720,5 +721,12 @@ async fn integrations_story() {
 async fn photos_story() {
     let (_dir, store) = fresh().await;
     talaka_store::story_photos::photos(&store).await;
+    assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
+}
+
+#[tokio::test]
+async fn moderation_story() {
+    let (_dir, store) = fresh().await;
+    talaka_store::story_moderation::moderation(&store).await;
     assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
 }

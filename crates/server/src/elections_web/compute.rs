@@ -189,11 +189,15 @@ pub async fn view(state: &AppState, code: &str) -> Result<Option<Arc<ElectionVie
     let Some(dataset) = state.elections().dataset(code).await.map_err(store_error)? else {
         return Ok(None);
     };
-    let counts = state
+    let mut counts = state
         .elections()
         .crowd_counts(code)
         .await
         .map_err(store_error)?;
+    if !state.settings().count_unreviewed_photos {
+        let confirmed = crate::moderation::confirmed(state, code, None).await?;
+        talaka_store::moderation::only_confirmed(&mut counts, &confirmed);
+    }
     let value = tokio::task::spawn_blocking(move || compute(dataset, counts))
         .await
         .map_err(|e| AppError::Internal(format!("computing verdicts: {e}")))?;
