@@ -120,6 +120,9 @@ pub struct ElectionsConfig {
     pub max_photo_kb: u64,
     /// Largest file a coordinator may upload for import, in megabytes.
     pub max_import_mb: u64,
+    /// Whether a ballot photo nobody has reviewed yet counts as photo-verified in the verdicts
+    /// (`true`), or only photos a reviewer confirmed do (`false`). Rejected ones never count.
+    pub count_unreviewed_photos: bool,
     /// The bucket when `blob_store = "s3"`.
     pub s3: S3Config,
 }
@@ -131,6 +134,7 @@ impl Default for ElectionsConfig {
             blob_dir: PathBuf::new(),
             max_photo_kb: 10 * 1024,
             max_import_mb: 64,
+            count_unreviewed_photos: true,
             s3: S3Config::default(),
         }
     }
@@ -574,6 +578,10 @@ mod tests {
         assert_eq!(c.security.login_max_failures, d.security.login_max_failures);
         assert_eq!(c.jobs.lease_seconds, d.jobs.lease_seconds);
         assert_eq!(c.elections.blob_store, BlobStoreKind::Local);
+        assert_eq!(
+            c.elections.count_unreviewed_photos,
+            d.elections.count_unreviewed_photos
+        );
         assert_eq!(c.elections.s3.region, d.elections.s3.region);
         assert_eq!(c.elections.s3.prefix, d.elections.s3.prefix);
         assert!(c.s3_blob_store().unwrap().is_none());

@@ -162,6 +162,7 @@ impl Role {
         match p {
             ManageUsers | ViewAudit => self == Role::Admin,
             ImportElections => matches!(self, Role::Admin | Role::Coordinator),
+            ModeratePhotos => matches!(self, Role::Admin | Role::Coordinator | Role::Moderator),
         }
     }
 }
@@ -188,6 +189,8 @@ pub enum Permission {
     ViewAudit,
     /// Upload election data (official protocols, crowd tallies, exit polls) for import.
     ImportElections,
+    /// Look at participants' ballot photos and confirm or reject them (the review queue).
+    ModeratePhotos,
 }
 
 #[cfg(test)]
@@ -231,6 +234,17 @@ mod tests {
             assert_eq!(r.can(Permission::ManageUsers), r == Role::Admin);
         }
         assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn only_moderators_coordinators_and_admins_see_ballot_photos() {
+        for r in Role::ALL {
+            assert_eq!(
+                r.can(Permission::ModeratePhotos),
+                matches!(r, Role::Admin | Role::Coordinator | Role::Moderator),
+                "{r}"
+            );
+        }
     }
 
     proptest! {

@@ -148,6 +148,7 @@ impl Lang {
                 include_str!("../i18n/participate/en.toml"),
                 include_str!("../i18n/bot/en.toml"),
                 include_str!("../i18n/api/en.toml"),
+                include_str!("../i18n/moderation/en.toml"),
             ],
             Lang::Be => &[
                 include_str!("../i18n/be.toml"),
@@ -155,6 +156,7 @@ impl Lang {
                 include_str!("../i18n/participate/be.toml"),
                 include_str!("../i18n/bot/be.toml"),
                 include_str!("../i18n/api/be.toml"),
+                include_str!("../i18n/moderation/be.toml"),
             ],
             Lang::Ru => &[
                 include_str!("../i18n/ru.toml"),
@@ -162,6 +164,7 @@ impl Lang {
                 include_str!("../i18n/participate/ru.toml"),
                 include_str!("../i18n/bot/ru.toml"),
                 include_str!("../i18n/api/ru.toml"),
+                include_str!("../i18n/moderation/ru.toml"),
             ],
         }
     }

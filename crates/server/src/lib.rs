@@ -24,6 +24,7 @@ mod handlers;
 pub mod i18n;
 pub mod jobs;
 mod metrics;
+pub mod moderation;
 pub mod participate;
 pub mod routes;
 mod settings;
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/{name}", get(static_files::serve))
         .merge(elections_web::router())
         .merge(participate::router())
+        .merge(moderation::router())
         .merge(api::router())
         .merge(telegram::router())
         .fallback(handlers::not_found)

@@ -32,9 +32,11 @@
 //! (`elections.max_photo_kb`), JPEG or PNG only, metadata stripped, encrypted, stored as a blob,
 //! recorded ([`talaka_store::PhotoStore`]); then the report. If the report is refused, the
 //! record and the blob are removed again, so nothing half-written stays. A ballot report with an
-//! accepted photo counts as photo-verified for now; moderation (a person or a check confirming
-//! that the photo shows a ballot of this election with this choice) is future work, and the
-//! `report.moderated` audit action is reserved for it.
+//! accepted photo counts as photo-verified when it arrives, and waits for review: a moderator,
+//! coordinator or admin looks at it in the queue (`crate::moderation`,
+//! `/elections/{code}/moderation`) and confirms that it shows a ballot of this election with
+//! this choice, or rejects it, which makes the report unverified at once (counts and verdicts
+//! follow), audited as `report.moderated`. Counting only confirmed photos is future work.
 //!
 //! # Exit polls and observers' copies
 //!

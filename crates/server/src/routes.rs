@@ -71,6 +71,7 @@ pub const TABLES: &[&[RouteSpec]] = &[
     ROUTES,
     crate::elections_web::ROUTES,
     crate::participate::ROUTES,
+    crate::moderation::ROUTES,
     crate::api::ROUTES,
     crate::telegram::ROUTES,
 ];

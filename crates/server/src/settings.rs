@@ -33,6 +33,9 @@ pub struct ServerSettings {
     pub blobs: Arc<dyn BlobStore>,
     /// Largest photo accepted (`elections.max_photo_kb`), in bytes.
     pub max_photo_bytes: usize,
+    /// `elections.count_unreviewed_photos`: when false, only ballot photos a reviewer confirmed
+    /// count as photo-verified in the verdicts and on the station pages.
+    pub count_unreviewed_photos: bool,
 }
 
 impl ServerSettings {
@@ -55,6 +58,7 @@ impl ServerSettings {
             max_import_bytes: mb_to_bytes(config.elections.max_import_mb),
             blobs,
             max_photo_bytes: kb_to_bytes(config.elections.max_photo_kb),
+            count_unreviewed_photos: config.elections.count_unreviewed_photos,
         })
     }
 
@@ -76,6 +80,7 @@ impl ServerSettings {
             max_import_bytes: mb_to_bytes(d.elections.max_import_mb),
             blobs,
             max_photo_bytes: kb_to_bytes(d.elections.max_photo_kb),
+            count_unreviewed_photos: d.elections.count_unreviewed_photos,
         }
     }
 }

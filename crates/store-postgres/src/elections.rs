@@ -30,7 +30,7 @@ use crate::{PgStore, corrupt, db, get, insert_audit};
 const BATCH: usize = 10_000;
 /// First keys of the advisory locks this module takes (the second is a hash of the text).
 const IMPORT_LOCK: i32 = 0x456c_6563; // "Elec"
-const PARTICIPANT_LOCK: i32 = 0x5061_7274; // "Part"
+pub(crate) const PARTICIPANT_LOCK: i32 = 0x5061_7274; // "Part"
 
 fn col<'r, T>(row: &'r PgRow, c: &str) -> Result<T, StoreError>
 where

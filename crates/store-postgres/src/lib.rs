@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_report_counts",
         include_str!("../migrations/0005_report_counts.sql"),
     ),
+    (
+        6,
+        "0006_photo_review",
+        include_str!("../migrations/0006_photo_review.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock under which migrations run, so that several

@@ -191,6 +191,7 @@ async fn concurrent_migrations_apply_once() {
             "0003_photos".to_owned(),
             "0004_integrations".to_owned(),
             "0005_report_counts".to_owned(),
+            "0006_photo_review".to_owned(),
         ]],
         "applied: {applied:?}"
     );
@@ -201,7 +202,7 @@ async fn concurrent_migrations_apply_once() {
         .expect("count")
         .try_get("n")
         .expect("n");
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
     db.cleanup().await;
 }
 
@@ -889,5 +890,14 @@ async fn photos_story() {
         return;
     };
     talaka_store::story_photos::photos(&store).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_story() {
+    let Some((store, db)) = talaka_store_postgres::testing::test_store().await else {
+        return;
+    };
+    talaka_store::story_moderation::moderation(&store).await;
     db.cleanup().await;
 }

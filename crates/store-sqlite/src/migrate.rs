@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_report_counters",
         sql: include_str!("../migrations/0006_report_counters.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_photo_review",
+        sql: include_str!("../migrations/0007_photo_review.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

@@ -243,6 +243,7 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
             "0004_integrations".to_owned(),
             "0005_report_indexes".to_owned(),
             "0006_report_counters".to_owned(),
+            "0007_photo_review".to_owned(),
         ],
         "a: {ra:?}, b: {rb:?}"
     );
@@ -807,5 +808,12 @@ async fn report_counters_equal_a_recount_before_and_after_migration_0006() {
         counters_and_recount(&path).await,
         (recount.clone(), recount)
     );
+    assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
+}
+
+#[tokio::test]
+async fn moderation_story() {
+    let (_dir, store) = fresh().await;
+    talaka_store::story_moderation::moderation(&store).await;
     assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
 }

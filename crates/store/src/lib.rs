@@ -16,6 +16,7 @@ use talaka_core::user::{Role, UserId, Username};
 
 pub mod elections;
 pub mod integrations;
+pub mod moderation;
 pub mod photos;
 #[cfg(feature = "testing")]
 pub mod story;
@@ -23,6 +24,8 @@ pub mod story;
 pub mod story_elections;
 #[cfg(feature = "testing")]
 pub mod story_integrations;
+#[cfg(feature = "testing")]
+pub mod story_moderation;
 #[cfg(feature = "testing")]
 pub mod story_photos;
 

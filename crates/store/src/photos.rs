@@ -24,7 +24,11 @@
 
 use async_trait::async_trait;
 
+use talaka_core::audit::NewAudit;
+use talaka_core::user::UserId;
+
 use crate::elections::{ElectionError, ElectionResult, is_pseudonym, is_sha256_hex};
+use crate::moderation::{PendingPhoto, ReportId, ReviewCounts, ReviewDecision};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PhotoId(pub i64);
@@ -152,6 +156,57 @@ pub trait PhotoStore: Send + Sync {
     /// that participant with that fingerprint, an observer photo without that observer's copy
     /// at that station. Oldest first, at most `limit`; for removal with their blobs.
     async fn unclaimed_photos(&self, before: i64, limit: u32) -> ElectionResult<Vec<PhotoRecord>>;
+
+    // ---- review (see `crate::moderation`) ----
+
+    /// The election's ballot photo record `id`; `None` for an unknown id, an observer's photo
+    /// or another election's photo.
+    async fn ballot_photo(
+        &self,
+        election: &str,
+        id: PhotoId,
+    ) -> ElectionResult<Option<PhotoRecord>>;
+
+    /// Counted reports with a photo that nobody has reviewed yet, oldest first, after `after`
+    /// (the last one of the previous page), at most `limit`. `UnknownElection` for an unknown
+    /// election.
+    async fn pending_ballot_photos(
+        &self,
+        election: &str,
+        after: Option<ReportId>,
+        limit: u32,
+    ) -> ElectionResult<Vec<PendingPhoto>>;
+
+    /// Record a reviewer's decision on a report with a photo, in one transaction with `audit`:
+    /// a rejection also makes the report unverified (the counts follow). `UnknownElection`; `Store(NotFound)` when the election has no report
+    /// `report` with a photo; `Store(Conflict("photo review"))` when it was reviewed already
+    /// (nothing is written then, not even the audit entry).
+    async fn review_ballot_photo(
+        &self,
+        election: &str,
+        report: ReportId,
+        decision: ReviewDecision,
+        reviewer: UserId,
+        audit: &NewAudit,
+    ) -> ElectionResult<()>;
+
+    /// Counted reports with a photo by review state, in the election or at one station.
+    /// An unknown election or station has none.
+    async fn photo_review_counts(
+        &self,
+        election: &str,
+        station: Option<&str>,
+    ) -> ElectionResult<ReviewCounts>;
+
+    /// Counted reports whose photo a reviewer confirmed (and that are photo-verified, not
+    /// duplicates), per station (import order) and option (option order), in the whole
+    /// election or at one station: `verified` filled, `reported` left empty. For
+    /// `elections.count_unreviewed_photos = false` (see [`crate::moderation::only_confirmed`]).
+    async fn confirmed_photo_counts(
+        &self,
+        election: &str,
+        station: Option<&str>,
+    ) -> ElectionResult<Vec<talaka_elections::CrowdTally>>;
 }
 
 #[cfg(test)]

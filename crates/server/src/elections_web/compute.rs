@@ -194,7 +194,11 @@ pub async fn view(state: &AppState, code: &str) -> Result<Option<Arc<ElectionVie
     let Some(dataset) = dataset.map_err(store_error)? else {
         return Ok(None);
     };
-    let counts = counts.map_err(store_error)?;
+    let mut counts = counts.map_err(store_error)?;
+    if !state.settings().count_unreviewed_photos {
+        let confirmed = crate::moderation::confirmed(state, code, None).await?;
+        talaka_store::moderation::only_confirmed(&mut counts, &confirmed);
+    }
     let value = tokio::task::spawn_blocking(move || compute(dataset, counts))
         .await
         .map_err(|e| AppError::Internal(format!("computing verdicts: {e}")))?;

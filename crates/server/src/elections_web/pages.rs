@@ -108,6 +108,10 @@ pub struct GlancePage {
     pub map_drawn: String,
     pub map_missing: String,
     pub legend: Vec<LegendRow>,
+    /// Counted reports with a photo by review state, when there are any.
+    pub photo_reviews: Vec<(&'static str, String)>,
+    /// The review queue, for those who may review.
+    pub moderation: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -287,6 +291,16 @@ pub async fn glance(
         .map(|t| area_block(info, t, &view, &base, t.area.as_deref(), no_area))
         .collect();
     let drawn = map::draw(&view, &code);
+    let reviews = crate::moderation::counts(&state, &code, None).await?;
+    let photo_reviews = if reviews.total() > 0 {
+        crate::moderation::count_facts(&reviews)
+    } else {
+        Vec::new()
+    };
+    let moderation = visitor
+        .user()
+        .is_some_and(|u| u.role.can(talaka_core::user::Permission::ModeratePhotos))
+        .then(|| format!("{base}/moderation"));
     Ok(page(&GlancePage {
         chrome: visitor.chrome(),
         base,
@@ -304,6 +318,8 @@ pub async fn glance(
         map_drawn: nz(drawn.drawn),
         map_missing: nz(drawn.missing),
         legend: map::legend(),
+        photo_reviews,
+        moderation,
     }))
 }
 
@@ -575,6 +591,8 @@ pub struct StationPage {
     pub reports_counted: String,
     pub reports_superseded: String,
     pub reports_duplicates: String,
+    /// Counted reports with a photo: pending, confirmed and rejected by a reviewer.
+    pub photo_reviews: Vec<(&'static str, String)>,
     pub exit_polls: Vec<ExitPollBlock>,
     pub checks: Vec<CheckRow>,
 }
@@ -637,7 +655,7 @@ pub async fn station(
     Path((code, station)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let view = load(&state, &code).await?;
-    let Some(ev) = state
+    let Some(mut ev) = state
         .elections()
         .station_evidence(&code, &station)
         .await
@@ -645,6 +663,13 @@ pub async fn station(
     else {
         return Err(AppError::NotFound);
     };
+    if !state.settings().count_unreviewed_photos {
+        let confirmed = crate::moderation::confirmed(&state, &code, Some(&station)).await?;
+        talaka_store::moderation::only_confirmed(
+            std::slice::from_mut(&mut ev.reports.tally),
+            &confirmed,
+        );
+    }
     let info = &view.dataset.info;
     let sv = view.station_verdicts(&station);
 
@@ -825,6 +850,9 @@ pub async fn station(
         reports_counted: n(ev.reports.counted),
         reports_superseded: n(ev.reports.superseded),
         reports_duplicates: n(ev.reports.duplicate_photos),
+        photo_reviews: crate::moderation::count_facts(
+            &crate::moderation::counts(&state, &code, Some(&station)).await?,
+        ),
         exit_polls,
         checks,
     }))

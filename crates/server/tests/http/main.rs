@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod elections;
 mod logs;
+mod moderation;
 mod participate;
 mod postgres;
 mod shell;

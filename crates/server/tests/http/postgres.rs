@@ -11,6 +11,7 @@ use talaka_store::Stores;
 use crate::api::*;
 use crate::auth::*;
 use crate::elections::*;
+use crate::moderation::*;
 use crate::participate::*;
 use crate::support::spawn_app_on;
 use crate::telegram::*;
@@ -101,4 +102,13 @@ async fn two_servers_on_one_database_count_concurrent_batches_exactly() {
     concurrent_batches_to(&[&a, &b]).await;
     drop((a, b));
     db.cleanup().await;
+}
+
+// ---- the review of ballot photos (issue 4) ----
+
+on_postgres! {
+    moderation_on_postgres => a_moderator_confirms_one_photo_and_rejects_another_on,
+    moderation_access_on_postgres => only_reviewers_see_the_queue_the_photos_and_decide_on,
+    reviewed_photos_only_on_postgres =>
+        when_asked_only_confirmed_photos_count_as_verified_on [reviewed_photos_only_app],
 }
