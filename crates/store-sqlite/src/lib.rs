@@ -17,6 +17,8 @@ mod photos;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -58,7 +60,62 @@ pub struct SqliteStore {
     /// whenever another has written.
     writer: SqlitePool,
     path: PathBuf,
+    /// The background checkpoints ([`checkpoint_loop`]), stopped with the last handle.
+    _checkpointer: Arc<AbortOnDrop>,
+    /// The WAL's length in frames at the last background checkpoint.
+    wal_frames: Arc<AtomicI64>,
 }
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// The writer checkpoints by itself only when the background checkpoints have fallen this many
+/// pages (400 MB) behind.
+const WRITER_AUTOCHECKPOINT: &str = "100000";
+
+/// Copy the WAL back into the database file every [`CHECKPOINT_EVERY`], on a reading
+/// connection, so that the writer does not: with `wal_autocheckpoint` the transaction that
+/// crosses the threshold copies thousands of scattered index pages back and fsyncs the file
+/// while every report behind it waits. A PASSIVE checkpoint runs beside the writer and never
+/// blocks it. Under steady ingest a passive checkpoint never catches up with the last frame,
+/// so the WAL would never start over: it reports the WAL's length in `wal_frames`, and when
+/// that is long the writer itself runs a RESTART checkpoint before its next transaction
+/// ([`SqliteStore::write_tx`]), copying only the few frames written since.
+async fn checkpoint_loop(pool: SqlitePool, wal_frames: Arc<AtomicI64>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match checkpoint(&pool, "PASSIVE").await {
+            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+            Err(_) if pool.is_closed() => return,
+            Err(e) => tracing::warn!(error = %e, "background WAL checkpoint failed"),
+        }
+    }
+}
+
+/// The WAL's length in frames after a checkpoint of `mode`.
+async fn checkpoint(pool: &SqlitePool, mode: &str) -> std::result::Result<i64, sqlx::Error> {
+    let row = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(pool)
+        .await?;
+    row.try_get::<i64, _>(1)
+}
+
+/// WAL length (in 4 KiB pages) past which the background checkpoint restarts the WAL: 100 MB.
+const RESTART_AFTER_FRAMES: i64 = 25_000;
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,13 +162,21 @@ impl SqliteStore {
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.pragma("cache_size", WRITER_CACHE_SIZE))
+            .connect_with(
+                options
+                    .pragma("cache_size", WRITER_CACHE_SIZE)
+                    .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT),
+            )
             .await
             .map_err(db)?;
+        let wal_frames = Arc::new(AtomicI64::new(0));
+        let checkpointer = tokio::spawn(checkpoint_loop(pool.clone(), wal_frames.clone()));
         Ok(Self {
             pool,
             writer,
             path: path.to_owned(),
+            _checkpointer: Arc::new(AbortOnDrop(checkpointer.abort_handle())),
+            wal_frames,
         })
     }
 
@@ -128,6 +193,13 @@ impl SqliteStore {
 
     /// A write transaction that holds SQLite's write lock from its first statement.
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        if self.wal_frames.load(Ordering::Relaxed) >= RESTART_AFTER_FRAMES {
+            self.wal_frames.store(0, Ordering::Relaxed);
+            // Nothing is lost if this fails: the WAL only stays long for a while.
+            if let Err(e) = checkpoint(&self.writer, "RESTART").await {
+                tracing::warn!(error = %e, "WAL restart checkpoint failed");
+            }
+        }
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
 }
