@@ -75,8 +75,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// How often the background checkpoint runs.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How often the background checkpoint runs. Each one ends with an fsync of the database
+/// file, which the writer's WAL fsyncs queue behind: every 500 ms, requests of 10 reports had
+/// p99 62-111 ms; every 2 s, 22 ms (bench/RESULTS.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// The writer checkpoints by itself only when the background checkpoints have fallen this many
 /// pages (400 MB) behind.
@@ -97,6 +99,11 @@ async fn checkpoint_loop(pool: SqlitePool, wal_frames: Arc<AtomicI64>) {
         tick.tick().await;
         if pool.is_closed() {
             return;
+        }
+        // The writer is about to restart the WAL: a passive checkpoint now would only make it
+        // wait for this one to finish.
+        if wal_frames.load(Ordering::Relaxed) >= RESTART_AFTER_FRAMES {
+            continue;
         }
         match checkpoint(&pool, "PASSIVE").await {
             Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
