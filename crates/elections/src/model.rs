@@ -114,6 +114,26 @@ pub struct ProtocolFigures {
 }
 
 impl ProtocolFigures {
+    /// Figures from the 13 lines in declaration order (registered … voters) and the votes.
+    pub fn from_lines(l: [Option<u32>; 13], votes: Vec<(String, u32)>) -> Self {
+        Self {
+            registered: l[0],
+            ballots_received: l[1],
+            issued_early: l[2],
+            issued_at_station: l[3],
+            issued_outside: l[4],
+            cancelled: l[5],
+            in_portable_boxes: l[6],
+            in_stationary_boxes: l[7],
+            invalid: l[8],
+            valid: l[9],
+            lost: l[10],
+            unaccounted: l[11],
+            voters: l[12],
+            votes,
+        }
+    }
+
     /// G: all ballots issued, when at least one issue line is present.
     pub fn issued(&self) -> Option<u32> {
         let parts = [
@@ -284,24 +304,11 @@ mod tests {
     }
 
     fn figures() -> impl Strategy<Value = ProtocolFigures> {
-        (vec(proptest::option::of(any::<u32>()), 13), pairs()).prop_map(|(l, votes)| {
-            ProtocolFigures {
-                registered: l[0],
-                ballots_received: l[1],
-                issued_early: l[2],
-                issued_at_station: l[3],
-                issued_outside: l[4],
-                cancelled: l[5],
-                in_portable_boxes: l[6],
-                in_stationary_boxes: l[7],
-                invalid: l[8],
-                valid: l[9],
-                lost: l[10],
-                unaccounted: l[11],
-                voters: l[12],
-                votes,
-            }
-        })
+        (
+            proptest::array::uniform13(proptest::option::of(any::<u32>())),
+            pairs(),
+        )
+            .prop_map(|(l, votes)| ProtocolFigures::from_lines(l, votes))
     }
 
     fn dataset() -> impl Strategy<Value = ElectionDataset> {

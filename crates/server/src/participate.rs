@@ -62,10 +62,10 @@ use talaka_blobs::{AcceptedPhoto, IntakeError, PhotoError, PhotoIntake};
 use talaka_core::audit::{Actor, AuditAction, NewAudit};
 use talaka_core::crypto::random_token;
 use talaka_elections::{
-    BallotReport, Count, ElectionDataset, ElectionInfo, ExitPollTally, Protocol, ProtocolSource,
-    Verification,
+    BallotReport, Count, ElectionDataset, ElectionInfo, ExitPollTally, Protocol, ProtocolFigures,
+    ProtocolSource, Verification,
 };
-use talaka_store::elections::{ElectionError, PROTOCOL_LINES, figures_from_lines};
+use talaka_store::elections::{ElectionError, PROTOCOL_LINES};
 use talaka_store::photos::{NewPhoto, PhotoRecord, PhotoSubject};
 
 use crate::AppState;
@@ -997,7 +997,7 @@ async fn observer_submit(
     )
     .await?;
 
-    let mut figures = figures_from_lines(lines);
+    let mut figures = ProtocolFigures::from_lines(lines, Vec::new());
     figures.votes = votes;
     let mut dataset = ElectionDataset::new(info.clone());
     dataset.protocols.push(Protocol {

@@ -12,16 +12,16 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use talaka_core::audit::NewAudit;
 use talaka_elections::{
     Area, BallotOption, BallotReport, Coordinates, CrowdTally, ElectionDataset, ElectionInfo,
-    ExitPollTally, Protocol, ProtocolSource, Station,
+    ExitPollTally, Protocol, ProtocolFigures, ProtocolSource, Station,
 };
 use talaka_store::StoreError;
 use talaka_store::elections::{
     Change, ElectionError, ElectionResult, ElectionStore, ElectionSummary, ImportPlan,
     ImportSummary, PROTOCOL_LINES, ReportReceipt, ReportStatus, ReportsSummary, StationEvidence,
     StationFilter, StationListing, StationPage, area_kind_str, check_report, count_from_parts,
-    count_parts, figures_from_lines, like_contains, new_receipt, observer_of, option_kind_str,
-    parse_area_kind, parse_option_kind, parse_verification, plan_import, protocol_lines,
-    receipt_fingerprint, search_key, stored_id, verification_str,
+    count_parts, like_contains, new_receipt, observer_of, option_kind_str, parse_area_kind,
+    parse_option_kind, parse_verification, plan_import, protocol_lines, receipt_fingerprint,
+    search_key, stored_id, verification_str,
 };
 
 use crate::{PgStore, corrupt, db, get, insert_audit};
@@ -203,7 +203,7 @@ async fn load_protocols(
                 None => ProtocolSource::Official,
                 Some(observer) => ProtocolSource::ObserverCopy { observer },
             },
-            figures: figures_from_lines(l),
+            figures: ProtocolFigures::from_lines(l, Vec::new()),
         });
     }
     let votes = sqlx::query(&format!(

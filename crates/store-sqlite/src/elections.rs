@@ -12,16 +12,16 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use talaka_core::audit::NewAudit;
 use talaka_elections::{
     Area, BallotOption, BallotReport, Coordinates, CrowdTally, ElectionDataset, ElectionInfo,
-    ExitPollTally, Protocol, ProtocolSource, Station,
+    ExitPollTally, Protocol, ProtocolFigures, ProtocolSource, Station,
 };
 use talaka_store::StoreError;
 use talaka_store::elections::{
     Change, ElectionError, ElectionResult, ElectionStore, ElectionSummary, ImportSummary,
     PROTOCOL_LINES, ReportReceipt, ReportStatus, ReportsSummary, StationEvidence, StationFilter,
     StationListing, StationPage, area_kind_str, check_report, count_from_parts, count_parts,
-    figures_from_lines, like_contains, new_receipt, observer_of, option_kind_str, parse_area_kind,
-    parse_option_kind, parse_verification, plan_import, protocol_lines, receipt_fingerprint,
-    search_key, stored_id, verification_str,
+    like_contains, new_receipt, observer_of, option_kind_str, parse_area_kind, parse_option_kind,
+    parse_verification, plan_import, protocol_lines, receipt_fingerprint, search_key, stored_id,
+    verification_str,
 };
 
 use crate::{SqliteStore, corrupt, db, get, insert_audit};
@@ -133,6 +133,58 @@ async fn election_row(
     }))
 }
 
+/// An election's options in ballot order, from `id, code` rows already in that order.
+struct BallotOrder {
+    rank: HashMap<i64, usize>,
+    codes: Vec<String>,
+}
+
+impl BallotOrder {
+    fn from_rows(rows: &[SqliteRow]) -> Result<Self, StoreError> {
+        let mut rank = HashMap::with_capacity(rows.len());
+        let mut codes = Vec::with_capacity(rows.len());
+        for row in rows {
+            rank.insert(get(row, "id")?, codes.len());
+            codes.push(get(row, "code")?);
+        }
+        Ok(Self { rank, codes })
+    }
+
+    /// A `group_concat(option_id || ' ' || …, ' ')` of `table` read back: each option's code
+    /// with the `N` integers after its id, in ballot order.
+    fn groups<const N: usize>(
+        &self,
+        table: &'static str,
+        text: &str,
+    ) -> Result<Vec<(&str, [i64; N])>, StoreError> {
+        let bad = || corrupt(table, format!("unreadable list: {text}"));
+        let numbers: Vec<i64> = text
+            .split(' ')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        if !numbers.len().is_multiple_of(N + 1) {
+            return Err(bad());
+        }
+        let mut out = numbers
+            .chunks_exact(N + 1)
+            .map(|g| {
+                let rank = *self
+                    .rank
+                    .get(&g[0])
+                    .ok_or_else(|| corrupt(table, format!("unknown option {}", g[0])))?;
+                let values: [i64; N] = g[1..].try_into().map_err(|_| bad())?;
+                Ok((rank, values))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_unstable_by_key(|(rank, _)| *rank);
+        Ok(out
+            .into_iter()
+            .map(|(rank, values)| (self.codes[rank].as_str(), values))
+            .collect())
+    }
+}
+
 /// Which rows a loader reads: a whole election's or one station's.
 #[derive(Clone, Copy)]
 enum Scope {
@@ -222,28 +274,25 @@ async fn load_protocols(
                 None => ProtocolSource::Official,
                 Some(observer) => ProtocolSource::ObserverCopy { observer },
             },
-            figures: figures_from_lines(l),
+            figures: ProtocolFigures::from_lines(l, Vec::new()),
         });
     }
     if out.is_empty() {
         return Ok(out);
     }
-    // The ballot's options, id → (rank, code), of the election these protocols belong to.
-    let mut options: HashMap<i64, (usize, String)> = HashMap::new();
-    for (rank, row) in sqlx::query(&format!(
-        "SELECT o.id, o.code FROM ballot_options o WHERE o.election_id = \
-           (SELECT p.election_id FROM protocols p WHERE {} LIMIT 1) ORDER BY o.position, o.id",
-        scope.cond("p")
-    ))
-    .bind(scope.id())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?
-    .iter()
-    .enumerate()
-    {
-        options.insert(get(row, "id")?, (rank, get(row, "code")?));
-    }
+    // The ballot's options of the election these protocols belong to.
+    let order = BallotOrder::from_rows(
+        &sqlx::query(&format!(
+            "SELECT o.id, o.code FROM ballot_options o WHERE o.election_id = \
+               (SELECT p.election_id FROM protocols p WHERE {} LIMIT 1) \
+             ORDER BY o.position, o.id",
+            scope.cond("p")
+        ))
+        .bind(scope.id())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?,
+    )?;
     // One row per protocol, its votes as `option votes …` (a fifth of the rows of one per
     // vote: every row costs a hand-over from SQLite's thread).
     let votes = sqlx::query(&format!(
@@ -256,36 +305,17 @@ async fn load_protocols(
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let mut by_rank = vec![String::new(); options.len()];
-    for (rank, code) in options.values() {
-        by_rank[*rank] = code.clone();
-    }
-    let bad = |what: &str| corrupt("protocol_votes", format!("unreadable votes: {what}"));
-    let mut list: Vec<(usize, u32)> = Vec::new();
     for row in &votes {
         let id: i64 = get(row, "protocol_id")?;
         let i = *index
             .get(&id)
             .ok_or_else(|| corrupt("protocol_votes", format!("votes of missing protocol {id}")))?;
         let text: String = get(row, "votes")?;
-        list.clear();
-        let mut numbers = text.split(' ').map(str::parse::<i64>);
-        while let Some(oid) = numbers.next() {
-            let oid = oid.map_err(|_| bad(&text))?;
-            let Some(Ok(n)) = numbers.next() else {
-                return Err(bad(&text));
-            };
-            let rank = options
-                .get(&oid)
-                .map(|(r, _)| *r)
-                .ok_or_else(|| corrupt("protocol_votes", format!("unknown option {oid}")))?;
-            list.push((rank, u32_of("protocol_votes", "votes", n)?));
-        }
-        list.sort_unstable_by_key(|(rank, _)| *rank);
-        out[i].figures.votes = list
-            .iter()
-            .map(|(r, n)| (by_rank[*r].clone(), *n))
-            .collect();
+        out[i].figures.votes = order
+            .groups::<1>("protocol_votes", &text)?
+            .into_iter()
+            .map(|(code, [n])| Ok((code.to_owned(), u32_of("protocol_votes", "votes", n)?)))
+            .collect::<Result<_, StoreError>>()?;
     }
     Ok(out)
 }
@@ -1420,20 +1450,15 @@ impl ElectionStore for SqliteStore {
         else {
             return Ok(Vec::new());
         };
-        // Options in ballot order: id → (rank, code).
-        let mut options: HashMap<i64, (usize, String)> = HashMap::new();
-        for (rank, row) in sqlx::query(
-            "SELECT id, code FROM ballot_options WHERE election_id = ? ORDER BY position, id",
-        )
-        .bind(eid)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .enumerate()
-        {
-            options.insert(get(row, "id")?, (rank, get(row, "code")?));
-        }
+        let order = BallotOrder::from_rows(
+            &sqlx::query(
+                "SELECT id, code FROM ballot_options WHERE election_id = ? ORDER BY position, id",
+            )
+            .bind(eid)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?,
+        )?;
         // One row per station (5,000 rather than 25,000: every row costs a hand-over from
         // SQLite's thread), its counters as `option reported verified …`, in station order.
         let counts = sqlx::query(
@@ -1447,43 +1472,22 @@ impl ElectionStore for SqliteStore {
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        let by_rank: Vec<&str> = {
-            let mut v: Vec<(usize, &str)> =
-                options.values().map(|(r, c)| (*r, c.as_str())).collect();
-            v.sort_unstable();
-            v.into_iter().map(|(_, c)| c).collect()
-        };
-        let bad = |what: &str| corrupt(T, format!("unreadable counters: {what}"));
         let mut out: Vec<CrowdTally> = Vec::with_capacity(counts.len());
-        let mut list: Vec<(usize, u32, u32)> = Vec::new();
         for row in &counts {
-            let station: String = get(row, "code")?;
             let text: String = get(row, "counts")?;
-            list.clear();
-            let mut numbers = text.split(' ').map(str::parse::<i64>);
-            while let Some(oid) = numbers.next() {
-                let oid = oid.map_err(|_| bad(&text))?;
-                let (Some(Ok(n)), Some(Ok(v))) = (numbers.next(), numbers.next()) else {
-                    return Err(bad(&text).into());
-                };
-                let rank = options
-                    .get(&oid)
-                    .map(|(r, _)| *r)
-                    .ok_or_else(|| corrupt(T, format!("unknown option {oid}")))?;
-                list.push((rank, u32_of(T, "reported", n)?, u32_of(T, "verified", v)?));
+            let mut tally = CrowdTally {
+                station: get(row, "code")?,
+                ..CrowdTally::default()
+            };
+            for (code, [n, v]) in order.groups::<2>(T, &text)? {
+                tally
+                    .reported
+                    .push((code.to_owned(), u32_of(T, "reported", n)?));
+                tally
+                    .verified
+                    .push((code.to_owned(), u32_of(T, "verified", v)?));
             }
-            list.sort_unstable_by_key(|(rank, _, _)| *rank);
-            out.push(CrowdTally {
-                station,
-                reported: list
-                    .iter()
-                    .map(|(r, n, _)| (by_rank[*r].to_owned(), *n))
-                    .collect(),
-                verified: list
-                    .iter()
-                    .map(|(r, _, v)| (by_rank[*r].to_owned(), *v))
-                    .collect(),
-            });
+            out.push(tally);
         }
         Ok(out)
     }

@@ -583,26 +583,6 @@ pub const PROTOCOL_LINES: [&str; 13] = [
     "voters",
 ];
 
-/// Figures from the 13 stored lines (votes empty).
-pub fn figures_from_lines(l: [Option<u32>; 13]) -> ProtocolFigures {
-    ProtocolFigures {
-        registered: l[0],
-        ballots_received: l[1],
-        issued_early: l[2],
-        issued_at_station: l[3],
-        issued_outside: l[4],
-        cancelled: l[5],
-        in_portable_boxes: l[6],
-        in_stationary_boxes: l[7],
-        invalid: l[8],
-        valid: l[9],
-        lost: l[10],
-        unaccounted: l[11],
-        voters: l[12],
-        votes: Vec::new(),
-    }
-}
-
 /// The observer pseudonym of a protocol, `None` for the official one.
 pub fn observer_of(p: &Protocol) -> Option<&str> {
     match &p.source {

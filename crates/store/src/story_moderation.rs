@@ -6,50 +6,21 @@ use talaka_core::Secret;
 use talaka_core::Timestamp;
 use talaka_core::audit::{Actor, AuditAction, NewAudit};
 use talaka_core::user::{Role, UserId, Username};
-use talaka_elections::{BallotReport, Verification};
+use talaka_elections::Verification;
 
 use crate::elections::{ElectionError, ElectionStore};
 use crate::moderation::{ReportId, ReviewCounts, ReviewDecision, review_detail};
 use crate::photos::{NewPhoto, PhotoStore, PhotoSubject};
 use crate::story_elections::{import_audit, pseudonym, small_dataset};
+use crate::story_photos::{STATION, ballot_photo_in, report};
 use crate::{NewUser, Store, StoreError};
 
 const T0: i64 = 1_700_000_000_000;
 const CODE: &str = "story-moderation";
-const STATION: &str = "01-010-0001";
 const OTHER_STATION: &str = "01-010-0002";
 
-fn fingerprint(image: &str) -> String {
-    talaka_core::crypto::token_fingerprint(image)
-}
-
 fn photo(who: &str, image: &str, n: u8, at: i64) -> NewPhoto {
-    NewPhoto {
-        election: CODE.into(),
-        station: STATION.into(),
-        subject: PhotoSubject::Ballot {
-            participant: pseudonym(who),
-        },
-        blob: format!("{n:02x}").repeat(16),
-        fingerprint: fingerprint(image),
-        bytes: 1000,
-        at,
-    }
-}
-
-fn report(who: &str, image: Option<&str>, at: i64) -> BallotReport {
-    BallotReport {
-        participant: pseudonym(who),
-        station: STATION.into(),
-        option: "tihanovkaja".into(),
-        verification: if image.is_some() {
-            Verification::PhotoVerified
-        } else {
-            Verification::Unverified
-        },
-        photo_sha256: image.map(fingerprint),
-        at,
-    }
+    ballot_photo_in(CODE, who, image, n, at)
 }
 
 fn review_audit(at: i64, who: UserId, report: ReportId, d: ReviewDecision) -> NewAudit {

@@ -13,19 +13,24 @@ use crate::story_elections::{import_audit, pseudonym, small_dataset};
 
 const T0: i64 = 1_700_000_000_000;
 const CODE: &str = "story-photos";
-const STATION: &str = "01-010-0001";
+pub(crate) const STATION: &str = "01-010-0001";
 
 fn blob(n: u8) -> String {
     format!("{n:02x}").repeat(16)
 }
 
-fn fingerprint(image: &str) -> String {
+pub(crate) fn fingerprint(image: &str) -> String {
     talaka_core::crypto::token_fingerprint(image)
 }
 
 fn ballot_photo(who: &str, image: &str, n: u8, at: i64) -> NewPhoto {
+    ballot_photo_in(CODE, who, image, n, at)
+}
+
+/// `who`'s ballot photo of `image` at [`STATION`] of election `code`, stored as blob `n`.
+pub(crate) fn ballot_photo_in(code: &str, who: &str, image: &str, n: u8, at: i64) -> NewPhoto {
     NewPhoto {
-        election: CODE.into(),
+        election: code.into(),
         station: STATION.into(),
         subject: PhotoSubject::Ballot {
             participant: pseudonym(who),
@@ -37,7 +42,8 @@ fn ballot_photo(who: &str, image: &str, n: u8, at: i64) -> NewPhoto {
     }
 }
 
-fn report(who: &str, image: Option<&str>, at: i64) -> BallotReport {
+/// `who`'s report for Tsikhanouskaya at [`STATION`], photo-verified when it has an `image`.
+pub(crate) fn report(who: &str, image: Option<&str>, at: i64) -> BallotReport {
     BallotReport {
         participant: pseudonym(who),
         station: STATION.into(),

@@ -53,31 +53,6 @@ fn dataset() -> ElectionDataset {
     d
 }
 
-/// A minimal baseline JPEG with `image` as its entropy-coded data.
-fn jpeg(image: &[u8]) -> Vec<u8> {
-    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-        let mut s = vec![0xFF, marker];
-        s.extend_from_slice(
-            &u16::try_from(payload.len() + 2)
-                .expect("short segment")
-                .to_be_bytes(),
-        );
-        s.extend_from_slice(payload);
-        s
-    }
-    let mut f = vec![0xFF, 0xD8];
-    f.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
-    f.extend(segment(0xDB, &[0u8; 65]));
-    f.extend(segment(0xC0, &[8, 0, 16, 0, 16, 1, 1, 0x11, 0]));
-    f.extend(segment(0xC4, &[0; 18]));
-    f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
-    f.extend_from_slice(image);
-    f.extend_from_slice(&[0xFF, 0xD9]);
-    f
-}
-
-const BOUNDARY: &str = "----talakaModerationBoundary3f9c";
-
 /// A participant (a client of its own) reports Alice at 101 with a photo, through the web form.
 async fn report_with_photo(app: &TestApp, image: &[u8]) {
     let c = app.client();
@@ -85,38 +60,13 @@ async fn report_with_photo(app: &TestApp, image: &[u8]) {
     let res = c.get(&path).await;
     assert_eq!(res.status(), 200);
     let csrf = extract_csrf(&res.text().await.expect("body")).expect("csrf");
-    let mut body = Vec::new();
-    for (name, value) in [
+    let fields = [
         ("csrf", csrf.as_str()),
         ("station", "101"),
         ("option", "alice"),
-    ] {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"b.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(&jpeg(image));
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let res = c
-        .http
-        .post(c.url(&path))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("POST report");
+    ];
+    let photo = jpeg("moderation test phone", image);
+    let res = post_multipart(&c, &path, &fields, Some(&photo)).await;
     assert_eq!(res.status(), 200, "report accepted");
 }
 

@@ -280,3 +280,81 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+// ---- photos and forms with a file, as phones send them ----
+
+/// A baseline JPEG, structurally valid, with an EXIF block (GPS, camera serial), an XMP block
+/// and a comment that all carry `exif`, and `image` as its entropy-coded data.
+pub fn jpeg(exif: &str, image: &[u8]) -> Vec<u8> {
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(
+            &u16::try_from(payload.len() + 2)
+                .expect("short segment")
+                .to_be_bytes(),
+        );
+        s.extend_from_slice(payload);
+        s
+    }
+    let mut f = vec![0xFF, 0xD8];
+    f.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
+    let mut e = b"Exif\0\0MM\0*\0\0\0\x08".to_vec();
+    e.extend_from_slice(exif.as_bytes());
+    f.extend(segment(0xE1, &e));
+    f.extend(segment(
+        0xE1,
+        format!("http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>{exif}</x:xmpmeta>").as_bytes(),
+    ));
+    f.extend(segment(0xDB, &[0u8; 65]));
+    f.extend(segment(0xC0, &[8, 0, 16, 0, 16, 1, 1, 0x11, 0]));
+    f.extend(segment(0xC4, &[0; 18]));
+    f.extend(segment(0xFE, exif.as_bytes()));
+    f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+    f.extend_from_slice(image);
+    f.extend_from_slice(&[0xFF, 0xD9]);
+    f
+}
+
+const BOUNDARY: &str = "----talakaTestBoundary7MA4YWxkTrZu0gW";
+
+/// A `multipart/form-data` body as a browser sends it: fields in order, then the photo.
+pub fn multipart(fields: &[(&str, &str)], photo: Option<&[u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{}\"\r\nContent-Type: image/jpeg\r\n\r\n",
+            if photo.is_some() { "ballot.jpg" } else { "" }
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo.unwrap_or_default());
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// POST a `multipart/form-data` body of `fields` and the optional photo to `path`.
+pub async fn post_multipart(
+    c: &TestClient,
+    path: &str,
+    fields: &[(&str, &str)],
+    photo: Option<&[u8]>,
+) -> reqwest::Response {
+    c.http
+        .post(c.url(path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart(fields, photo))
+        .send()
+        .await
+        .expect("POST multipart")
+}

@@ -50,31 +50,9 @@ fn dataset() -> ElectionDataset {
     d
 }
 
-/// A small JPEG with an EXIF segment and a comment carrying `EXIF_MARKER`.
+/// A small JPEG whose metadata carries `EXIF_MARKER`.
 fn jpeg() -> Vec<u8> {
-    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-        let mut s = vec![0xFF, marker];
-        s.extend_from_slice(
-            &u16::try_from(payload.len() + 2)
-                .expect("short segment")
-                .to_be_bytes(),
-        );
-        s.extend_from_slice(payload);
-        s
-    }
-    let mut f = vec![0xFF, 0xD8];
-    f.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
-    let mut e = b"Exif\0\0MM\0*\0\0\0\x08".to_vec();
-    e.extend_from_slice(EXIF_MARKER.as_bytes());
-    f.extend(segment(0xE1, &e));
-    f.extend(segment(0xDB, &[0u8; 65]));
-    f.extend(segment(0xC0, &[8, 0, 16, 0, 16, 1, 1, 0x11, 0]));
-    f.extend(segment(0xC4, &[0; 18]));
-    f.extend(segment(0xFE, EXIF_MARKER.as_bytes()));
-    f.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
-    f.extend_from_slice(b"telegram-image-data");
-    f.extend_from_slice(&[0xFF, 0xD9]);
-    f
+    crate::support::jpeg(EXIF_MARKER, b"telegram-image-data")
 }
 
 struct Tg {
