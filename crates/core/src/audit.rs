@@ -88,6 +88,14 @@ actions! {
     ReportModerated => "report.moderated",
     ApiTokenCreated => "api_token.created",
     ApiTokenRevoked => "api_token.revoked",
+    CaseDetailsViewed => "case.details_viewed",
+    CaseStatusChanged => "case.status_changed",
+    CaseAssigned => "case.assigned",
+    CaseNoteAdded => "case.note_added",
+    CaseNotesViewed => "case.notes_viewed",
+    CasesMerged => "case.merged",
+    CasePublicListing => "case.public_listing",
+    CasesPurged => "case.purged",
 }
 
 impl fmt::Display for AuditAction {

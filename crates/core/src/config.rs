@@ -46,6 +46,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub elections: ElectionsConfig,
     pub telegram: TelegramConfig,
+    pub safety: SafetyConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -281,6 +282,154 @@ impl Default for TelegramConfig {
     }
 }
 
+/// The Safety module: detention alerts, check-ins, cases. See `docs/safety.md`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    /// Off by default: an organisation turns it on when it has a key file, a bot and people
+    /// to notify.
+    pub enabled: bool,
+    /// The key file that seals personal data (`talaka safety keygen`). Relative paths are
+    /// under `data_dir`. Keep it out of database backups; back it up separately.
+    pub key_file: PathBuf,
+    /// How long "I am detained" waits for a cancel before anyone is told.
+    pub cancel_window_seconds: u64,
+    /// Check-in schedules: the interval people may choose from, the warning before a deadline
+    /// and the grace period after it before the alert is raised.
+    pub checkin_min_hours: u64,
+    pub checkin_max_hours: u64,
+    pub checkin_warning_minutes: u64,
+    pub checkin_grace_minutes: u64,
+    /// Attempts per delivery before it is escalated to staff on the dashboard.
+    pub max_delivery_attempts: u32,
+    /// Back-off between attempts: doubles from the base up to the cap.
+    pub retry_base_seconds: u64,
+    pub retry_cap_seconds: u64,
+    /// Telegram's limits: about one message a second to one chat, thirty a second in all.
+    pub telegram_per_chat_per_second: f64,
+    pub telegram_global_per_second: f64,
+    /// How long a trusted-contact invite code stays valid.
+    pub invite_valid_hours: u64,
+    /// Days after a case closes before its personal details are deleted.
+    pub retention_days: u64,
+    /// Serve the public page of political prisoners (`/prisoners`): only people who consented
+    /// and whose case staff listed.
+    pub public_prisoners_page: bool,
+    pub telegram: SafetyTelegramConfig,
+    pub smtp: SmtpConfig,
+    /// Who is told about every alert besides the person's own contacts.
+    pub organisations: Vec<OrganisationConfig>,
+}
+
+/// The safety bot: a bot of its own, separate from the elections bot, under a neutral name.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyTelegramConfig {
+    pub mode: TelegramMode,
+    pub token: Secret<String>,
+    pub api_base_url: String,
+    pub webhook_secret: Secret<String>,
+    pub poll_timeout_seconds: u64,
+    /// The name the bot uses for itself in its messages: something that draws no attention
+    /// on a phone that is searched ("Weather notes", not "Detention alert").
+    pub bot_name: String,
+}
+
+/// The SMTP relay for e-mail alerts. Empty `host`: no e-mail.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `starttls`, `tls`, or `plain` (only for a relay on this machine).
+    pub security: String,
+    pub username: String,
+    pub password: Secret<String>,
+    pub from: String,
+    pub timeout_seconds: u64,
+}
+
+/// An organisation that receives alerts: named recipients only, never a group chat.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrganisationConfig {
+    /// Short stable key, e.g. `viasna`: stored with each registration.
+    pub key: String,
+    /// The name people see when they choose whom to notify.
+    pub name: String,
+    /// Telegram chat ids of the organisation's duty lawyers (private chats with the bot).
+    pub telegram_chat_ids: Vec<i64>,
+    /// E-mail addresses of the duty desk.
+    pub emails: Vec<String>,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            key_file: PathBuf::from("safety.key"),
+            cancel_window_seconds: 60,
+            checkin_min_hours: 1,
+            checkin_max_hours: 168,
+            checkin_warning_minutes: 60,
+            checkin_grace_minutes: 30,
+            max_delivery_attempts: 12,
+            retry_base_seconds: 5,
+            retry_cap_seconds: 900,
+            telegram_per_chat_per_second: 1.0,
+            telegram_global_per_second: 30.0,
+            invite_valid_hours: 72,
+            retention_days: 90,
+            public_prisoners_page: false,
+            telegram: SafetyTelegramConfig::default(),
+            smtp: SmtpConfig::default(),
+            organisations: Vec::new(),
+        }
+    }
+}
+
+impl Default for SafetyTelegramConfig {
+    fn default() -> Self {
+        Self {
+            mode: TelegramMode::Off,
+            token: Secret::default(),
+            api_base_url: "https://api.telegram.org".into(),
+            webhook_secret: Secret::default(),
+            poll_timeout_seconds: 30,
+            bot_name: "Notes".into(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: String::new(),
+            password: Secret::default(),
+            from: String::new(),
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl SafetyConfig {
+    /// The key file's path: `key_file`, under `data_dir` when relative.
+    pub fn key_path(&self, data_dir: &Path) -> PathBuf {
+        if self.key_file.is_absolute() {
+            self.key_file.clone()
+        } else {
+            data_dir.join(&self.key_file)
+        }
+    }
+
+    pub fn organisation(&self, key: &str) -> Option<&OrganisationConfig> {
+        self.organisations.iter().find(|o| o.key == key)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -293,6 +442,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             elections: ElectionsConfig::default(),
             telegram: TelegramConfig::default(),
+            safety: SafetyConfig::default(),
         }
     }
 }
@@ -425,6 +575,17 @@ impl Config {
                 "TALAKA_TELEGRAM_WEBHOOK_SECRET" => {
                     self.telegram.webhook_secret = Secret::new(value.to_owned())
                 }
+                "TALAKA_SAFETY_TELEGRAM_TOKEN" => {
+                    self.safety.telegram.token = Secret::new(value.to_owned())
+                }
+                "TALAKA_SAFETY_TELEGRAM_WEBHOOK_SECRET" => {
+                    self.safety.telegram.webhook_secret = Secret::new(value.to_owned())
+                }
+                "TALAKA_SAFETY_TELEGRAM_API_BASE_URL" => {
+                    self.safety.telegram.api_base_url = value.to_owned()
+                }
+                "TALAKA_SAFETY_KEY_FILE" => self.safety.key_file = PathBuf::from(value),
+                "TALAKA_SMTP_PASSWORD" => self.safety.smtp.password = Secret::new(value.to_owned()),
                 "TALAKA_SESSION_IDLE_MINUTES" => self.security.session_idle_minutes = num(value)?,
                 "TALAKA_SESSION_LIFETIME_HOURS" => {
                     self.security.session_lifetime_hours = num(value)?
@@ -585,6 +746,20 @@ mod tests {
         assert_eq!(c.elections.s3.region, d.elections.s3.region);
         assert_eq!(c.elections.s3.prefix, d.elections.s3.prefix);
         assert!(c.s3_blob_store().unwrap().is_none());
+        assert!(!c.safety.enabled);
+        assert_eq!(c.safety.key_file, d.safety.key_file);
+        assert_eq!(
+            c.safety.cancel_window_seconds,
+            d.safety.cancel_window_seconds
+        );
+        assert_eq!(
+            c.safety.max_delivery_attempts,
+            d.safety.max_delivery_attempts
+        );
+        assert_eq!(c.safety.retention_days, d.safety.retention_days);
+        assert_eq!(c.safety.telegram.bot_name, d.safety.telegram.bot_name);
+        assert_eq!(c.safety.smtp.port, d.safety.smtp.port);
+        assert!(c.safety.organisations.is_empty());
         // The default has no key: a server started from it refuses to run.
         assert!(matches!(
             c.secret_key(),

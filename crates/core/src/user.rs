@@ -163,6 +163,8 @@ impl Role {
             ManageUsers | ViewAudit => self == Role::Admin,
             ImportElections => matches!(self, Role::Admin | Role::Coordinator),
             ModeratePhotos => matches!(self, Role::Admin | Role::Coordinator | Role::Moderator),
+            WorkCases => matches!(self, Role::Coordinator | Role::Lawyer),
+            ReadPersonalDetails => self == Role::Lawyer,
         }
     }
 }
@@ -191,6 +193,13 @@ pub enum Permission {
     ImportElections,
     /// Look at participants' ballot photos and confirm or reject them (the review queue).
     ModeratePhotos,
+    /// The detention-case dashboard: the queue of alerts, case statuses, assignment, notes,
+    /// delivery status. Lawyers and coordinators; not admins (running the installation is
+    /// not working cases).
+    WorkCases,
+    /// Reveal a detained person's registered details (name, date of birth, relative's phone,
+    /// health needs). Lawyers only; every reveal is written to the audit log.
+    ReadPersonalDetails,
 }
 
 #[cfg(test)]
@@ -242,6 +251,22 @@ mod tests {
             assert_eq!(
                 r.can(Permission::ModeratePhotos),
                 matches!(r, Role::Admin | Role::Coordinator | Role::Moderator),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_lawyers_read_personal_details_and_only_case_workers_see_cases() {
+        for r in Role::ALL {
+            assert_eq!(
+                r.can(Permission::ReadPersonalDetails),
+                r == Role::Lawyer,
+                "{r}"
+            );
+            assert_eq!(
+                r.can(Permission::WorkCases),
+                matches!(r, Role::Lawyer | Role::Coordinator),
                 "{r}"
             );
         }

@@ -28,6 +28,7 @@ use talaka_store::{
 mod elections;
 mod integrations;
 mod photos;
+mod safety;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -14,6 +14,7 @@ mod integrations;
 mod migrate;
 mod ops;
 mod photos;
+mod safety;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -330,7 +330,11 @@ pub trait ElectionStore: Send + Sync {
 /// Both storage traits on one handle: hold an `Arc<dyn Stores>`, pass `&dyn Store` or
 /// `&dyn ElectionStore` on (trait upcasting).
 pub trait Stores:
-    Store + ElectionStore + crate::integrations::IntegrationStore + crate::photos::PhotoStore
+    Store
+    + ElectionStore
+    + crate::integrations::IntegrationStore
+    + crate::photos::PhotoStore
+    + crate::safety::SafetyStore
 {
 }
 
@@ -339,6 +343,7 @@ impl<
         + ElectionStore
         + crate::integrations::IntegrationStore
         + crate::photos::PhotoStore
+        + crate::safety::SafetyStore
         + ?Sized,
 > Stores for T
 {

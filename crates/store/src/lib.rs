@@ -18,6 +18,7 @@ pub mod elections;
 pub mod integrations;
 pub mod moderation;
 pub mod photos;
+pub mod safety;
 #[cfg(feature = "testing")]
 pub mod story;
 #[cfg(feature = "testing")]
@@ -32,6 +33,7 @@ pub mod story_photos;
 pub use elections::{ElectionError, ElectionResult, ElectionStore, Stores};
 pub use integrations::{Integration, IntegrationId, IntegrationStore, NewIntegration, TokenScope};
 pub use photos::{NewPhoto, PhotoId, PhotoRecord, PhotoStore, PhotoSubject};
+pub use safety::SafetyStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
