@@ -400,6 +400,9 @@ pub struct ClaimedDelivery {
     pub case: Option<CaseId>,
     /// The person a check-in warning is for.
     pub person: Option<PersonId>,
+    /// The `person_ref` the address (and the case's details) are sealed to: the case's for an
+    /// alert or stand-down, the person's for a warning.
+    pub person_ref: String,
     pub kind: MessageKind,
     pub channel: Channel,
     pub label: String,

@@ -1,0 +1,4 @@
+//! The Safety module's integration tests: one binary, one module per area.
+
+mod bot;
+mod delivery;
