@@ -568,7 +568,9 @@ pub trait SafetyStore: Send + Sync {
     // ---- people ----
 
     /// Register, or replace the registration of the person with this pseudonym (their
-    /// contacts and schedule stay).
+    /// contacts and schedule stay). A replacement must keep the stored `person_ref` (the
+    /// contacts are sealed to it): `Conflict("person_ref")` if it differs, or if a new
+    /// registration's `person_ref` is taken.
     async fn save_person(&self, person: &NewPerson) -> Result<Person>;
     async fn person(&self, id: PersonId) -> Result<Option<Person>>;
     async fn person_by_pseudonym(&self, pseudonym: &str) -> Result<Option<Person>>;
