@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod details;
 pub mod keys;
 pub mod ratelimit;
+pub mod rotation;
 pub mod texts;
 
 pub use alerts::{Safety, SafetyError};
