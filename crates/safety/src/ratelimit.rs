@@ -22,7 +22,6 @@ pub const PRUNE_AT: usize = 1024;
 
 /// Per-chat and global token buckets for Telegram sends. Not thread-safe by itself: the
 /// delivery worker keeps it behind a mutex and holds the lock only to reserve.
-#[derive(Debug)]
 pub struct RateLimiter {
     /// Time between two sends to one chat.
     chat_interval: Duration,
@@ -37,6 +36,18 @@ pub struct RateLimiter {
     chats: HashMap<i64, Instant>,
     /// Nothing goes out before this (Telegram's `retry_after`).
     paused_until: Option<Instant>,
+}
+
+/// Counts only: the chat ids are whom alerts go to.
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("chat_interval", &self.chat_interval)
+            .field("global_interval", &self.global_interval)
+            .field("tracked_chats", &self.chats.len())
+            .field("paused_until", &self.paused_until)
+            .finish_non_exhaustive()
+    }
 }
 
 fn interval(per_second: f64) -> Duration {
@@ -204,6 +215,17 @@ mod tests {
             assert_eq!(rl.reserve_at(i, now), None);
             assert!(rl.tracked_chats() <= PRUNE_AT, "{}", rl.tracked_chats());
         }
+    }
+
+    #[test]
+    fn debug_shows_no_chat_id() {
+        let mut rl = RateLimiter::new(1.0, 30.0);
+        rl.reserve_at(987_654_321, Instant::now());
+        let shown = format!("{rl:?}");
+        assert!(
+            !shown.contains("987654321") && shown.contains("tracked_chats: 1"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -516,16 +516,23 @@ async fn a_worker_killed_mid_send_loses_its_lease_and_another_delivers() {
     r.tg.fail_next(1, Fault::Hang);
     let first = deliverer_with(&r.w, &r.tg, &r.smtp, slow);
     let task = tokio::spawn(async move { first.run_once().await });
-    // Wait until the first worker is stuck in the hanging send, its other sends done.
-    assert!(
-        r.tg.wait_for_sent(1, Duration::from_secs(1))
-            .await
-            .is_some()
-    );
-    assert!(r.smtp.wait_for(1, Duration::from_secs(1)).await.is_some());
+    // Wait until the first worker is stuck in the hanging send, its other sends recorded.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while !r.tg.calls().iter().any(|c| c.fault == Some(Fault::Hang)) {
-        assert!(std::time::Instant::now() < deadline, "no hanging call");
+    loop {
+        let sending = r
+            .deliveries(case)
+            .await
+            .iter()
+            .filter(|x| x.status == DeliveryStatus::Sending)
+            .count();
+        let hanging = r.tg.calls().iter().any(|c| c.fault == Some(Fault::Hang));
+        if hanging && sending == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never stuck in the hang"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     task.abort();
@@ -608,4 +615,43 @@ async fn the_database_holds_no_personal_data_in_plain_text() {
         assert!(!contains(m), "{m} is in the database file");
     }
     assert!(contains("ref-person-1"), "the check reads the right file");
+}
+
+#[tokio::test]
+async fn a_send_accepted_but_never_recorded_is_repeated_with_the_same_message_id() {
+    let r = rig().await;
+    r.raise(Trigger::Contact).await;
+    // A worker claims everything, gets the e-mail accepted, and dies before recording it.
+    let now = r.w.clock.now();
+    let claimed =
+        r.w.safety
+            .stores
+            .claim_deliveries(now, now.plus(Duration::from_secs(3)), 10)
+            .await
+            .unwrap();
+    let email = claimed
+        .iter()
+        .find(|c| c.channel == Channel::Email)
+        .unwrap();
+    smtp_client(&r.smtp)
+        .send(&talaka_mail::Email {
+            to: EmailAddress::parse(ORG_EMAIL).unwrap(),
+            subject: "first copy".into(),
+            body: "first copy".into(),
+            message_id: message_id(&email.idempotency_key),
+        })
+        .await
+        .unwrap();
+
+    // After the lease, another worker sends everything again: one duplicate, recognisable.
+    r.w.advance(Duration::from_secs(4));
+    assert_eq!(r.deliverer().run_once().await.unwrap(), 3);
+    let mail = r.smtp.received();
+    assert_eq!(mail.len(), 2);
+    assert_eq!(mail[0].header("Message-ID"), mail[1].header("Message-ID"));
+    assert_eq!(
+        r.tg.sent().len(),
+        2,
+        "no Telegram duplicate: nothing was sent"
+    );
 }
