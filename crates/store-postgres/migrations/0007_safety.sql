@@ -131,6 +131,8 @@ CREATE TABLE safety_case_events (
     actor    BIGINT REFERENCES users (id) ON DELETE SET NULL,
     kind     TEXT    NOT NULL,
     summary  TEXT    NOT NULL,
-    sealed   BYTEA
+    sealed   BYTEA,
+    -- What `sealed` is sealed to (the case's person_ref when written; kept across merges).
+    sealed_ref TEXT
 );
 CREATE INDEX safety_case_events_case ON safety_case_events (case_id, at, id);

@@ -224,8 +224,9 @@ async fn event(
     sealed: Option<&Sealed>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO safety_case_events (case_id, at, actor, kind, summary, sealed) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO safety_case_events (case_id, at, actor, kind, summary, sealed, sealed_ref) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL \
+         ELSE (SELECT person_ref FROM safety_cases WHERE id = ?1) END)",
     )
     .bind(case)
     .bind(at.0)
@@ -1254,7 +1255,7 @@ impl SafetyStore for SqliteStore {
 
     async fn case_timeline(&self, id: CaseId) -> Result<Vec<CaseEvent>> {
         let rows = sqlx::query(
-            "SELECT id, case_id, at, actor, kind, summary, sealed FROM safety_case_events \
+            "SELECT id, case_id, at, actor, kind, summary, sealed, sealed_ref FROM safety_case_events \
              WHERE case_id = ? ORDER BY at, id",
         )
         .bind(id.0)
@@ -1271,6 +1272,7 @@ impl SafetyStore for SqliteStore {
                     kind: parse("event kind", &get::<String>(r, "kind")?, EventKind::parse)?,
                     summary: get(r, "summary")?,
                     sealed: sealed_opt(r, "sealed")?,
+                    sealed_ref: get(r, "sealed_ref")?,
                 })
             })
             .collect()
@@ -1548,6 +1550,90 @@ impl SafetyStore for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         count_u64(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+    }
+
+    async fn sealed_values(&self) -> Result<Vec<SealedValue>> {
+        let mut out = Vec::new();
+        let mut push =
+            |column: SealedColumn, row: i64, person_ref: &str, bytes: Option<Vec<u8>>| {
+                // Purged deliveries keep an empty address: nothing sealed is left there.
+                if let Some(b) = bytes.filter(|b| !b.is_empty()) {
+                    out.push(SealedValue {
+                        column,
+                        row,
+                        person_ref: person_ref.to_owned(),
+                        sealed: Sealed(b),
+                    });
+                }
+            };
+        for r in sqlx::query("SELECT id, person_ref, details, reach FROM safety_people")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        {
+            let (id, pref): (i64, String) = (get(&r, "id")?, get(&r, "person_ref")?);
+            push(SealedColumn::PersonDetails, id, &pref, get(&r, "details")?);
+            push(SealedColumn::PersonReach, id, &pref, get(&r, "reach")?);
+        }
+        for r in sqlx::query("SELECT c.id, p.person_ref, c.address FROM safety_contacts c JOIN safety_people p ON p.id = c.person_id").fetch_all(&self.pool).await.map_err(db)? {
+            push(SealedColumn::ContactAddress, get(&r, "id")?, &get::<String>(&r, "person_ref")?, get(&r, "address")?);
+        }
+        for r in sqlx::query("SELECT id, person_ref, address FROM safety_deliveries")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        {
+            push(
+                SealedColumn::DeliveryAddress,
+                get(&r, "id")?,
+                &get::<String>(&r, "person_ref")?,
+                get(&r, "address")?,
+            );
+        }
+        for r in sqlx::query("SELECT id, person_ref, details, custody, sentence FROM safety_cases")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        {
+            let (id, pref): (i64, String) = (get(&r, "id")?, get(&r, "person_ref")?);
+            push(SealedColumn::CaseDetails, id, &pref, get(&r, "details")?);
+            push(SealedColumn::CaseCustody, id, &pref, get(&r, "custody")?);
+            push(SealedColumn::CaseSentence, id, &pref, get(&r, "sentence")?);
+        }
+        for r in sqlx::query("SELECT id, sealed_ref, sealed FROM safety_case_events WHERE sealed IS NOT NULL AND sealed_ref IS NOT NULL").fetch_all(&self.pool).await.map_err(db)? {
+            push(SealedColumn::EventNote, get(&r, "id")?, &get::<String>(&r, "sealed_ref")?, get(&r, "sealed")?);
+        }
+        Ok(out)
+    }
+
+    async fn replace_sealed(&self, replacements: &[(SealedValue, Sealed)]) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        for (old, new) in replacements {
+            let (table, column) = match old.column {
+                SealedColumn::PersonDetails => ("safety_people", "details"),
+                SealedColumn::PersonReach => ("safety_people", "reach"),
+                SealedColumn::ContactAddress => ("safety_contacts", "address"),
+                SealedColumn::DeliveryAddress => ("safety_deliveries", "address"),
+                SealedColumn::CaseDetails => ("safety_cases", "details"),
+                SealedColumn::CaseCustody => ("safety_cases", "custody"),
+                SealedColumn::CaseSentence => ("safety_cases", "sentence"),
+                SealedColumn::EventNote => ("safety_case_events", "sealed"),
+            };
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET {column} = ?1 WHERE id = ?2 AND {column} = ?3"
+            ))
+            .bind(new.0.as_slice())
+            .bind(old.row)
+            .bind(old.sealed.0.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("sealed value"));
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(replacements.len() as u64)
     }
 }
 

@@ -526,6 +526,9 @@ pub struct CaseEvent {
     pub summary: String,
     /// A note's text, sealed.
     pub sealed: Option<Sealed>,
+    /// The `person_ref` `sealed` is sealed to: its case's when it was written (a note moved
+    /// into another case by a merge keeps its own).
+    pub sealed_ref: Option<String>,
 }
 
 /// A row of the public list of political prisoners.

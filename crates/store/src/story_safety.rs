@@ -122,6 +122,139 @@ pub async fn safety(store: &dyn SafetyStores) {
     schedules(store).await;
     forget(store).await;
     cases(store).await;
+    sealed_values(store).await;
+}
+
+/// Key rotation's two methods: every sealed value is listed with its column and the
+/// `person_ref` it is bound to (notes keep their own across a merge); replacing them is all or
+/// nothing, and a value changed meanwhile refuses the whole batch.
+pub async fn sealed_values(store: &dyn SafetyStores) {
+    let lawyer = staff(store, "rotation.lawyer", Role::Lawyer).await;
+    let a = store
+        .save_person(&new_person("rot-a", 0))
+        .await
+        .expect("person a");
+    let b = store
+        .save_person(&new_person("rot-b", 0))
+        .await
+        .expect("person b");
+    store
+        .add_contact(a.id, &contact("rot-k", Some("rot-contact"), 1))
+        .await
+        .expect("contact");
+    let case_a = store
+        .raise_alert(&alert_for(&a, Trigger::Duress, 10, 0))
+        .await
+        .expect("raise a")
+        .case();
+    let case_b = store
+        .raise_alert(&alert_for(&b, Trigger::Duress, 10, 0))
+        .await
+        .expect("raise b")
+        .case();
+    store
+        .add_case_note(
+            case_b,
+            &seal("note on b"),
+            lawyer,
+            t(20),
+            &audit(20, lawyer, AuditAction::CaseNoteAdded),
+        )
+        .await
+        .expect("note");
+    store
+        .merge_cases(
+            case_a,
+            case_b,
+            lawyer,
+            t(30),
+            &audit(30, lawyer, AuditAction::CasesMerged),
+        )
+        .await
+        .expect("merge");
+
+    let values = store.sealed_values().await.expect("list");
+    let find = |column: SealedColumn, bytes: &str| {
+        values
+            .iter()
+            .find(|v| v.column == column && v.sealed == seal(bytes))
+            .unwrap_or_else(|| panic!("{} {bytes:?} listed", column.as_str()))
+            .clone()
+    };
+    assert_eq!(
+        find(SealedColumn::PersonDetails, "details of rot-a").person_ref,
+        "ref-rot-a"
+    );
+    assert_eq!(
+        find(SealedColumn::PersonReach, "reach of rot-b").person_ref,
+        "ref-rot-b"
+    );
+    assert_eq!(
+        find(SealedColumn::ContactAddress, "address rot-k").person_ref,
+        "ref-rot-a"
+    );
+    assert_eq!(
+        find(SealedColumn::CaseDetails, "details of rot-b").person_ref,
+        "ref-rot-b"
+    );
+    // The note now sits in case a's timeline but stays bound to b, whom it was sealed for.
+    let note = find(SealedColumn::EventNote, "note on b");
+    assert_eq!(note.person_ref, "ref-rot-b");
+    let timeline = store.case_timeline(case_a).await.expect("timeline");
+    let moved = timeline
+        .iter()
+        .find(|e| e.kind == EventKind::Note)
+        .expect("the note moved with the merge");
+    assert_eq!(moved.sealed_ref.as_deref(), Some("ref-rot-b"));
+    assert!(
+        values
+            .iter()
+            .any(|v| v.column == SealedColumn::DeliveryAddress && v.person_ref == "ref-rot-a"),
+        "delivery addresses are listed"
+    );
+
+    // All or nothing: one stale value refuses the batch.
+    let details = find(SealedColumn::PersonDetails, "details of rot-a");
+    let mut stale = note.clone();
+    stale.sealed = seal("not what is stored");
+    let refused = store
+        .replace_sealed(&[
+            (details.clone(), seal("resealed details of rot-a")),
+            (stale, seal("resealed note")),
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict("sealed value"))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.person(a.id).await.expect("a").expect("a").details,
+        seal("details of rot-a")
+    );
+
+    let all: Vec<(SealedValue, Sealed)> = values
+        .iter()
+        .map(|v| {
+            let mut bytes = b"v2:".to_vec();
+            bytes.extend_from_slice(&v.sealed.0);
+            (v.clone(), Sealed(bytes))
+        })
+        .collect();
+    assert_eq!(
+        store.replace_sealed(&all).await.expect("replace"),
+        all.len() as u64
+    );
+    assert!(
+        store
+            .sealed_values()
+            .await
+            .expect("list again")
+            .iter()
+            .all(|v| v.sealed.0.starts_with(b"v2:")),
+        "every sealed value was replaced"
+    );
+    let a_now = store.person(a.id).await.expect("a").expect("a");
+    assert_eq!(a_now.details, Sealed(b"v2:details of rot-a".to_vec()));
 }
 
 /// Registration and its replacement, contacts and invites.
