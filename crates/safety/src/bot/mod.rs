@@ -46,8 +46,8 @@ use talaka_store::safety::{
     Channel, NewContact, NewPerson, Person, PersonId, RaiseOutcome, StandDownOutcome, Trigger,
 };
 use talaka_telegram::{
-    BotApi, CallbackQuery, GetUpdates, InlineKeyboardMarkup, Message, SendMessage,
-    TelegramError, Update, User,
+    BotApi, CallbackQuery, GetUpdates, InlineKeyboardMarkup, Message, SendMessage, TelegramError,
+    Update, User,
 };
 use tokio::sync::watch;
 
@@ -692,11 +692,19 @@ impl SafetyBot {
                 Question::Health
             }
             Question::Health if skip || short(2000) => {
-                draft.details.health = if skip { String::new() } else { answer.to_owned() };
+                draft.details.health = if skip {
+                    String::new()
+                } else {
+                    answer.to_owned()
+                };
                 Question::Notes
             }
             Question::Notes if skip || short(2000) => {
-                draft.details.notes = if skip { String::new() } else { answer.to_owned() };
+                draft.details.notes = if skip {
+                    String::new()
+                } else {
+                    answer.to_owned()
+                };
                 Question::Consent
             }
             Question::Consent if is_word(answer, YES_WORDS) || is_word(answer, NO_WORDS) => {
@@ -714,7 +722,9 @@ impl SafetyBot {
                 let orgs = &self.safety.config.organisations;
                 let t = answer.trim_end_matches('.').to_lowercase();
                 let found = orgs.iter().enumerate().find(|(i, o)| {
-                    t == (i + 1).to_string() || t == o.key.to_lowercase() || t == o.name.to_lowercase()
+                    t == (i + 1).to_string()
+                        || t == o.key.to_lowercase()
+                        || t == o.name.to_lowercase()
                 });
                 match found {
                     Some((_, o)) => {
@@ -815,15 +825,16 @@ impl SafetyBot {
 
     async fn self_report(&self, who: &Who, person: &Person) -> Done {
         self.set_step(who, None);
-        let outcome = self
-            .safety
-            .raise(person, Trigger::SelfReport, None)
-            .await?;
+        let outcome = self.safety.raise(person, Trigger::SelfReport, None).await?;
         let window = self.safety.config.cancel_window_seconds;
         match outcome {
             RaiseOutcome::Raised { .. } if window > 0 => {
                 let buttons = vec![self.button(who, "btn_cancel_alert", "cancel")];
-                let body = fill(who.lang, "alert_pending", &[("seconds", &window.to_string())]);
+                let body = fill(
+                    who.lang,
+                    "alert_pending",
+                    &[("seconds", &window.to_string())],
+                );
                 self.say_with(who, body, buttons).await;
             }
             RaiseOutcome::Raised { .. } => {
@@ -879,7 +890,9 @@ impl SafetyBot {
         let Some((p, contact)) = watched.into_iter().find(|(p, _)| p.id == person) else {
             return self.stale(who).await;
         };
-        self.safety.raise(&p, Trigger::Contact, Some(contact)).await?;
+        self.safety
+            .raise(&p, Trigger::Contact, Some(contact))
+            .await?;
         self.say_text(who, "contact_alert_sent", &[]).await;
         Ok(())
     }

@@ -75,10 +75,8 @@ fn parse(src: &str) -> (Table, usize) {
             let key = k.trim();
             let v = v.trim();
             let inner = v.strip_prefix('"')?.strip_suffix('"')?;
-            let valid_key = !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid_key =
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             valid_key.then_some(())?;
             Some((key.to_owned(), unescape(inner)?))
         });
@@ -166,7 +164,11 @@ mod tests {
             assert_eq!(broken, 0, "{lang:?} has lines that do not parse");
             let mut own: Vec<&String> = table.keys().collect();
             own.sort();
-            assert_eq!(own, keys.iter().collect::<Vec<_>>(), "{lang:?} has other keys");
+            assert_eq!(
+                own,
+                keys.iter().collect::<Vec<_>>(),
+                "{lang:?} has other keys"
+            );
             for k in &keys {
                 let en = text(Lang::En, k);
                 assert_eq!(placeholders(&en), placeholders(&table[k]), "{lang:?} {k}");
@@ -176,9 +178,8 @@ mod tests {
 
     #[test]
     fn the_reader_understands_escapes_and_refuses_what_it_does_not() {
-        let (t, broken) = parse(
-            "[bot]\n# a comment\na = \"one\\ntwo \\\"q\\\"\"\nb = 'single'\nc = \"x\" y\"\n",
-        );
+        let (t, broken) =
+            parse("[bot]\n# a comment\na = \"one\\ntwo \\\"q\\\"\"\nb = 'single'\nc = \"x\" y\"\n");
         assert_eq!(t.get("a").map(String::as_str), Some("one\ntwo \"q\""));
         assert_eq!(broken, 2);
     }

@@ -2,3 +2,4 @@
 
 mod bot;
 mod delivery;
+mod support;
