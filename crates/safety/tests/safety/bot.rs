@@ -217,6 +217,11 @@ async fn registration_by_buttons_asks_for_the_organisation_and_cancel_saves_noth
     // After the cancel, a name is not taken as an answer any more.
     let help = b.say(&ales, NAME).await;
     assert!(help.text.contains("/detained"), "{}", help.text);
+    // Half an hour of silence forgets a started registration too.
+    b.press(&ales, "reg").await;
+    b.w.advance(Duration::from_secs(31 * 60));
+    let forgotten = b.say(&ales, NAME).await;
+    assert!(forgotten.text.contains("/detained"), "{}", forgotten.text);
 
     b.press(&ales, "reg").await;
     b.say(&ales, NAME).await;
