@@ -1,9 +1,37 @@
 //! The dead man's switch: check-ins, warnings before a deadline, and the alert after it.
-//! (Being written: the functions below keep their signatures; their bodies are placeholders.)
+//!
+//! A person arms a schedule ([`arm`]): check in every N hours. [`tick`], run every few seconds
+//! by [`run_ticker`], looks at the schedules that are due (one index range scan in the store):
+//!
+//! - an **armed** schedule at `deadline - warn_before` gets a neutral reminder queued to the
+//!   person and becomes **warned**;
+//! - a **warned** schedule at `deadline + grace` fires: an alert ([`Trigger::MissedCheckIn`])
+//!   goes to the person's contacts and organisation, and the schedule is disarmed until the
+//!   person checks in or re-arms;
+//! - an **armed** schedule already past `deadline + grace` (the ticker was down through the
+//!   warning time, or the person's reach could not be opened to warn them) fires at once:
+//!   a late alert is better than none.
+//!
+//! Each step is one conditional write in the store ("if still armed for this deadline"), so a
+//! check-in racing the ticker wins cleanly: either the check-in moved the deadline and the
+//! ticker writes nothing, or the ticker acted first and the check-in re-arms afterwards.
+//!
+//! # The duress code
+//!
+//! A person has two codes: the ordinary one and a duress code to use when someone forces them
+//! to check in. The duress code re-arms exactly like the ordinary one (the schedule someone
+//! holding the phone sees is the same) and silently raises an alert ([`Trigger::Duress`]).
+//! Both hashes are compared in constant time, and both always, so timing does not tell which
+//! matched.
 
-use talaka_store::safety::{Person, Schedule};
+use std::time::Duration;
+
+use talaka_core::crypto::ct_eq;
+use talaka_store::safety::{NewWarning, Person, Schedule, ScheduleState, Trigger};
+use tokio::sync::watch;
 
 use crate::alerts::{Safety, SafetyError};
+use crate::details::{Address, Reach};
 
 /// What a check-in with a code did. The bot answers [`CheckIn::Accepted`] and
 /// [`CheckIn::Duress`] with the very same words: whoever holds the phone must not be able to
@@ -17,28 +45,238 @@ pub enum CheckIn {
     Duress(Schedule),
     /// Neither code: nothing changed.
     WrongCode,
-    /// The person has no check-in schedule armed.
+    /// The person has no check-in schedule armed. (The duress code given without a schedule
+    /// still raises the alert, and answers `NotArmed` like the ordinary code would.)
     NotArmed,
 }
 
 /// Check in with `code` now (see [`CheckIn`]).
+///
+/// - The ordinary code re-arms the schedule one interval from now (also a fired one: checking
+///   in is how a person resumes after an alert; standing the alert down is the separate "I am
+///   safe").
+/// - The duress code re-arms the same way, then raises a [`Trigger::Duress`] alert. Raising
+///   marks the schedule fired in the store, so the schedule is armed once more afterwards:
+///   what the person's `/status` shows must not differ from an ordinary check-in.
+/// - With no schedule, the ordinary code answers [`CheckIn::NotArmed`]; so does the duress
+///   code, after raising the alert: someone forcing a check-in gets the same answer either
+///   way, and the person's call for help is not lost for want of a schedule.
+/// - Anything else is [`CheckIn::WrongCode`] and changes nothing.
 pub async fn check_in(
     safety: &Safety,
     person: &Person,
     code: &str,
 ) -> Result<CheckIn, SafetyError> {
-    let _ = (safety, person, code);
-    Ok(CheckIn::NotArmed)
+    let hash = safety.code_hash(&person.person_ref, code);
+    // Both comparisons always run: no early exit that timing could reveal.
+    let ordinary = ct_eq(&hash, &person.checkin_code_hash);
+    let duress = ct_eq(&hash, &person.duress_code_hash);
+    if !ordinary && !duress {
+        return Ok(CheckIn::WrongCode);
+    }
+    let store = &safety.stores;
+    let current = store.schedule(person.id).await?;
+    let now = safety.clock.now();
+    let next = current.map(|s| s.checked_in(now));
+    if let Some(next) = &next {
+        store.arm_schedule(next).await?;
+    }
+    // Should both codes ever be the same, the duress meaning wins: a needless alert can be
+    // stood down, a missed one cannot be undone.
+    if !duress {
+        return Ok(next.map_or(CheckIn::NotArmed, CheckIn::Accepted));
+    }
+    let outcome = safety.raise(person, Trigger::Duress, None).await?;
+    tracing::info!(
+        alert = outcome.alert().0,
+        "check-in with the duress code: alert raised"
+    );
+    match next {
+        Some(next) => {
+            store.arm_schedule(&next).await?;
+            Ok(CheckIn::Duress(next))
+        }
+        None => Ok(CheckIn::NotArmed),
+    }
 }
 
-/// Arm (or re-arm) the person's schedule: a check-in every `interval_hours`, with the
-/// configured warning and grace. Returns the armed schedule.
+/// Arm (or re-arm) the person's schedule: a check-in every `interval_hours` (clamped to the
+/// configured `checkin_min_hours..=checkin_max_hours`), a warning `checkin_warning_minutes`
+/// before each deadline (at most half the interval, so it never comes right after a check-in)
+/// and the alert `checkin_grace_minutes` after it. Returns the armed schedule.
 pub async fn arm(
     safety: &Safety,
     person: &Person,
     interval_hours: u64,
 ) -> Result<Schedule, SafetyError> {
-    let _ = interval_hours;
-    let now = safety.clock.now();
-    Ok(Schedule::armed(person.id, now, 0, 0, 0))
+    let c = &safety.config;
+    let min = c.checkin_min_hours.max(1);
+    let max = c.checkin_max_hours.max(min);
+    let hours = interval_hours.clamp(min, max);
+    let interval_ms = ms(Duration::from_secs(hours.saturating_mul(3600)));
+    let warn_ms = ms(Duration::from_secs(
+        c.checkin_warning_minutes.saturating_mul(60),
+    ))
+    .min(interval_ms / 2);
+    let grace_ms = ms(Duration::from_secs(
+        c.checkin_grace_minutes.saturating_mul(60),
+    ));
+    let schedule = Schedule::armed(
+        person.id,
+        safety.clock.now(),
+        interval_ms,
+        warn_ms,
+        grace_ms,
+    );
+    safety.stores.arm_schedule(&schedule).await?;
+    Ok(schedule)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What one [`tick`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Warnings queued.
+    pub warned: u32,
+    /// Alerts raised for missed deadlines.
+    pub fired: u32,
+}
+
+/// Schedules looked at per store call.
+const TICK_BATCH: u32 = 500;
+
+/// Warn and fire every due schedule (see the module docs). Wakes the delivery worker when
+/// something was queued.
+pub async fn tick(safety: &Safety) -> Result<Tick, SafetyError> {
+    let mut out = Tick::default();
+    loop {
+        let now = safety.clock.now();
+        let due = safety.stores.due_schedules(now, TICK_BATCH).await?;
+        let full = due.len() >= TICK_BATCH as usize;
+        let mut changed = 0u32;
+        for schedule in due {
+            match step(safety, &schedule, now).await {
+                Ok(Step::Warned) => {
+                    out.warned += 1;
+                    changed += 1;
+                }
+                Ok(Step::Fired) => {
+                    out.fired += 1;
+                    changed += 1;
+                }
+                Ok(Step::Nothing) => {}
+                // One person's trouble must not hold up everyone else's deadline.
+                Err(e) => tracing::error!(
+                    person = schedule.person.0,
+                    error = %e,
+                    "check-in ticker: could not handle a due schedule"
+                ),
+            }
+        }
+        if out.warned + out.fired > 0 {
+            safety.wake.notify_one();
+        }
+        // A full batch may hide more due schedules; a batch where nothing could change would
+        // only come back the same.
+        if !full || changed == 0 {
+            return Ok(out);
+        }
+    }
+}
+
+enum Step {
+    Warned,
+    Fired,
+    Nothing,
+}
+
+async fn step(
+    safety: &Safety,
+    s: &Schedule,
+    now: talaka_core::Timestamp,
+) -> Result<Step, SafetyError> {
+    let store = &safety.stores;
+    let Some(person) = store.person(s.person).await? else {
+        return Ok(Step::Nothing);
+    };
+    let fire = match s.state {
+        ScheduleState::Warned => true,
+        ScheduleState::Armed => now >= s.fires_at(),
+        ScheduleState::Fired => return Ok(Step::Nothing),
+    };
+    if fire {
+        let alert = safety
+            .new_alert(&person, Trigger::MissedCheckIn, None)
+            .await?;
+        return Ok(
+            match store.fire_schedule(person.id, s.deadline, &alert).await? {
+                Some(outcome) => {
+                    tracing::info!(
+                        person = person.id.0,
+                        alert = outcome.alert().0,
+                        "check-in deadline missed: alert raised"
+                    );
+                    Step::Fired
+                }
+                None => Step::Nothing,
+            },
+        );
+    }
+    let reach = match Reach::open(&safety.keys, &person.person_ref, &person.reach) {
+        Ok(r) => r,
+        Err(e) => {
+            // No warning then; the deadline still fires (see the module docs).
+            tracing::error!(person = person.id.0, error = %e, "cannot open a person's reach to warn them");
+            return Ok(Step::Nothing);
+        }
+    };
+    let address = Address::Telegram {
+        chat_id: reach.chat_id,
+        language: reach.language,
+    };
+    let warning = NewWarning {
+        address_key: safety.address_key(&address),
+        address: address.seal(&safety.keys, &person.person_ref),
+        max_attempts: safety.config.max_delivery_attempts.max(1),
+    };
+    Ok(
+        if store
+            .warn_schedule(person.id, s.deadline, now, &warning)
+            .await?
+        {
+            Step::Warned
+        } else {
+            Step::Nothing
+        },
+    )
+}
+
+/// Run [`tick`] every `period` until `shutdown` turns `true` (or its sender is dropped).
+/// Errors are logged; they never end the loop.
+pub async fn run_ticker(safety: Safety, period: Duration, mut shutdown: watch::Receiver<bool>) {
+    tracing::info!("check-in ticker started");
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
+        }
+        match tick(&safety).await {
+            Ok(t) if t.warned + t.fired > 0 => {
+                tracing::info!(warned = t.warned, fired = t.fired, "check-in tick");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "check-in ticker: store error"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("check-in ticker stopped");
 }

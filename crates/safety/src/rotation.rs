@@ -55,5 +55,8 @@ pub async fn values_needing_old_keys(
     keys: &Keyring,
 ) -> Result<u64, SafetyError> {
     let values = store.sealed_values().await?;
-    Ok(values.iter().filter(|v| keys.needs_reseal(&v.sealed)).count() as u64)
+    Ok(values
+        .iter()
+        .filter(|v| keys.needs_reseal(&v.sealed))
+        .count() as u64)
 }

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_photo_review",
         include_str!("../migrations/0006_photo_review.sql"),
     ),
+    (
+        7,
+        "0007_safety",
+        include_str!("../migrations/0007_safety.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock under which migrations run, so that several

@@ -192,6 +192,7 @@ async fn concurrent_migrations_apply_once() {
             "0004_integrations".to_owned(),
             "0005_report_counts".to_owned(),
             "0006_photo_review".to_owned(),
+            "0007_safety".to_owned(),
         ]],
         "applied: {applied:?}"
     );
@@ -202,7 +203,7 @@ async fn concurrent_migrations_apply_once() {
         .expect("count")
         .try_get("n")
         .expect("n");
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
     db.cleanup().await;
 }
 
@@ -899,5 +900,14 @@ async fn moderation_story() {
         return;
     };
     talaka_store::story_moderation::moderation(&store).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safety_story() {
+    let Some((store, db)) = talaka_store_postgres::testing::test_store().await else {
+        return;
+    };
+    talaka_store::story_safety::safety(&store).await;
     db.cleanup().await;
 }

@@ -105,7 +105,9 @@ str_enum! {
 str_enum! {
     /// Where an alert is in its life.
     AlertState {
-        /// Inside its cancel window: deliveries wait until `deliver_at`.
+        /// Inside its cancel window: deliveries wait until `deliver_at`. The store makes it
+        /// active when the worker claims its first delivery, so an alert whose window has
+        /// passed but whose deliveries are not claimed yet still reads as pending.
         Pending => "pending",
         /// Being (or been) delivered.
         Active => "active",
@@ -401,7 +403,8 @@ pub struct ClaimedDelivery {
     /// The person a check-in warning is for.
     pub person: Option<PersonId>,
     /// The `person_ref` the address (and the case's details) are sealed to: the case's for an
-    /// alert or stand-down, the person's for a warning.
+    /// alert or stand-down, the person's for a warning. Kept with the delivery row, so it stays
+    /// the one the address was sealed to after the case is merged into another.
     pub person_ref: String,
     pub kind: MessageKind,
     pub channel: Channel,
@@ -568,7 +571,9 @@ pub trait SafetyStore: Send + Sync {
     // ---- people ----
 
     /// Register, or replace the registration of the person with this pseudonym (their
-    /// contacts and schedule stay).
+    /// contacts and schedule stay). A replacement must keep the stored `person_ref` (the
+    /// contacts are sealed to it): `Conflict("person_ref")` if it differs, or if a new
+    /// registration's `person_ref` is taken.
     async fn save_person(&self, person: &NewPerson) -> Result<Person>;
     async fn person(&self, id: PersonId) -> Result<Option<Person>>;
     async fn person_by_pseudonym(&self, pseudonym: &str) -> Result<Option<Person>>;
