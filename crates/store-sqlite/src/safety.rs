@@ -714,6 +714,26 @@ impl SafetyStore for SqliteStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn contact_invite_person(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Option<Person>> {
+        sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM safety_contact_invites i \
+             JOIN safety_people p ON p.id = i.person_id \
+             WHERE i.fingerprint = ? AND i.expires_at > ?"
+        ))
+        .bind(fingerprint)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(person_from_row)
+        .transpose()
+    }
+
     async fn redeem_contact_invite(
         &self,
         fingerprint: &str,

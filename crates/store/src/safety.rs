@@ -604,6 +604,13 @@ pub trait SafetyStore: Send + Sync {
         fingerprint: &str,
         expires_at: Timestamp,
     ) -> Result<()>;
+    /// Who made the unexpired invite with this fingerprint (so the joining contact's address
+    /// can be sealed to that person before [`SafetyStore::redeem_contact_invite`]).
+    async fn contact_invite_person(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Option<Person>>;
     /// Atomically: check the invite is unexpired, add the contact, delete the invite.
     /// `NotFound` for an unknown or expired code; `Conflict("contact")` if already a contact.
     async fn redeem_contact_invite(

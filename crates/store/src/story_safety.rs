@@ -346,6 +346,27 @@ pub async fn people_and_contacts(store: &dyn SafetyStores) {
             .await,
         Err(StoreError::Conflict("contact"))
     ));
+    // Who invited, before redeeming (the joining contact's address is sealed to them).
+    let inviter = store
+        .contact_invite_person("fp-new", t(50))
+        .await
+        .expect("look the invite up")
+        .expect("a live invite names its person");
+    assert_eq!(inviter.id, anna.id);
+    assert_eq!(
+        store
+            .contact_invite_person("fp-old", t(50))
+            .await
+            .expect("old"),
+        None
+    );
+    assert_eq!(
+        store
+            .contact_invite_person("fp-new", t(100))
+            .await
+            .expect("expired"),
+        None
+    );
     let k2 = store
         .redeem_contact_invite("fp-new", t(50), &contact("c-anna-2", None, 50))
         .await
@@ -358,6 +379,14 @@ pub async fn people_and_contacts(store: &dyn SafetyStores) {
             .await,
         Err(StoreError::NotFound)
     ));
+    assert_eq!(
+        store
+            .contact_invite_person("fp-new", t(51))
+            .await
+            .expect("used"),
+        None,
+        "a used invite names nobody"
+    );
     store
         .create_contact_invite(boris.id, "fp-boris", t(100))
         .await

@@ -69,9 +69,6 @@ const NO_WORDS: &[&str] = &["no", "n", "не", "нет"];
 const STOP_WORDS: &[&str] = &["stop", "off", "стоп", "спыніць", "остановить"];
 /// Intervals offered as buttons for the check-in schedule, in hours.
 const INTERVALS: [u64; 3] = [12, 24, 48];
-/// The subject the first, temporary seal of a joining contact's address is bound to (see
-/// [`SafetyBot::join`]). No person has it: `person_ref`s are 32 hex digits.
-const PENDING_REF: &str = "pending-invite";
 
 /// One question of the registration dialog, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1153,12 +1150,9 @@ impl SafetyBot {
 
     /// Join as a trusted contact with an invite code.
     ///
-    /// The contact's address must be sealed to the inviting person's `person_ref`, but the
-    /// store tells who invited only when the code is redeemed. So: redeem with the address
-    /// sealed to a placeholder subject, read the person, then replace that contact with one
-    /// sealed properly. Between the two a crash would leave a contact whose address no worker
-    /// can open (its delivery would be escalated to staff). A store method that looks an
-    /// invite up without redeeming it would make this one step.
+    /// The contact's address is sealed to the inviting person's `person_ref`: look the invite
+    /// up first, then redeem it with the address sealed to that person (redeeming is atomic; an
+    /// invite used or expired in between is answered as unknown).
     async fn join(&self, who: &Who, code: &str) -> Done {
         self.set_step(who, None);
         let mut candidates = Vec::with_capacity(2);
@@ -1178,19 +1172,26 @@ impl SafetyBot {
             at: self.safety.clock.now(),
         };
         let now = self.safety.clock.now();
-        let mut redeemed = None;
+        let stores = &self.safety.stores;
         for c in candidates.into_iter().filter(|c| c.len() <= 128) {
-            match self
-                .safety
-                .stores
-                .redeem_contact_invite(&token_fingerprint(c), now, &new_contact(PENDING_REF))
+            let fingerprint = token_fingerprint(c);
+            let Some(person) = stores.contact_invite_person(&fingerprint, now).await? else {
+                continue;
+            };
+            if person.pseudonym == who.pseudonym {
+                self.say_text(who, "invite_own", &[]).await;
+                return Ok(());
+            }
+            match stores
+                .redeem_contact_invite(&fingerprint, now, &new_contact(&person.person_ref))
                 .await
             {
-                Ok(contact) => {
-                    redeemed = Some(contact);
-                    break;
+                Ok(_) => {
+                    tracing::info!("a trusted contact joined");
+                    self.say_text(who, "joined", &[]).await;
+                    return Ok(());
                 }
-                Err(StoreError::NotFound) => continue,
+                Err(StoreError::NotFound) => break,
                 Err(StoreError::Conflict(_)) => {
                     self.say_text(who, "already_contact", &[]).await;
                     return Ok(());
@@ -1198,28 +1199,7 @@ impl SafetyBot {
                 Err(e) => return Err(e.into()),
             }
         }
-        let Some(placeholder) = redeemed else {
-            self.say_text(who, "invite_unknown", &[]).await;
-            return Ok(());
-        };
-        let stores = &self.safety.stores;
-        let person = stores.person(placeholder.person).await?;
-        stores
-            .remove_contact(placeholder.person, placeholder.id)
-            .await?;
-        let Some(person) = person else {
-            self.say_text(who, "invite_unknown", &[]).await;
-            return Ok(());
-        };
-        if person.pseudonym == who.pseudonym {
-            self.say_text(who, "invite_own", &[]).await;
-            return Ok(());
-        }
-        stores
-            .add_contact(person.id, &new_contact(&person.person_ref))
-            .await?;
-        tracing::info!("a trusted contact joined");
-        self.say_text(who, "joined", &[]).await;
+        self.say_text(who, "invite_unknown", &[]).await;
         Ok(())
     }
 
