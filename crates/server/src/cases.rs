@@ -34,8 +34,8 @@ use talaka_core::user::{Permission, Role, UserId};
 use talaka_safety::{PersonDetails, Purpose, Safety};
 use talaka_store::StoreError;
 use talaka_store::safety::{
-    Case, CaseId, CaseStatus, CaseUpdate, Channel, DeliveryStatus, EventKind, MessageKind,
-    Sealed, Trigger,
+    Case, CaseId, CaseStatus, CaseUpdate, Channel, DeliveryStatus, EventKind, MessageKind, Sealed,
+    Trigger,
 };
 
 use crate::AppState;
@@ -65,11 +65,31 @@ pub const ROUTES: &[RouteSpec] = &[
         "/cases/{id}/notes/view",
         Access::Can(Permission::WorkCases),
     ),
-    r("POST", "/cases/{id}/notes", Access::Can(Permission::WorkCases)),
-    r("POST", "/cases/{id}/status", Access::Can(Permission::WorkCases)),
-    r("POST", "/cases/{id}/assign", Access::Can(Permission::WorkCases)),
-    r("POST", "/cases/{id}/merge", Access::Can(Permission::WorkCases)),
-    r("POST", "/cases/{id}/public", Access::Can(Permission::WorkCases)),
+    r(
+        "POST",
+        "/cases/{id}/notes",
+        Access::Can(Permission::WorkCases),
+    ),
+    r(
+        "POST",
+        "/cases/{id}/status",
+        Access::Can(Permission::WorkCases),
+    ),
+    r(
+        "POST",
+        "/cases/{id}/assign",
+        Access::Can(Permission::WorkCases),
+    ),
+    r(
+        "POST",
+        "/cases/{id}/merge",
+        Access::Can(Permission::WorkCases),
+    ),
+    r(
+        "POST",
+        "/cases/{id}/public",
+        Access::Can(Permission::WorkCases),
+    ),
     r("GET", "/prisoners", Access::Public),
 ];
 
@@ -444,9 +464,7 @@ async fn render_case(
             attempts: d.attempts,
             max_attempts: d.max_attempts,
             next: match d.status {
-                DeliveryStatus::Pending | DeliveryStatus::Sending => {
-                    d.next_attempt_at.to_string()
-                }
+                DeliveryStatus::Pending | DeliveryStatus::Sending => d.next_attempt_at.to_string(),
                 _ => String::new(),
             },
             error: d.last_error.unwrap_or_default(),
@@ -828,8 +846,8 @@ pub async fn set_status(
         Err(key) => return render_case(&state, safety, &visitor, id, Some(key), None).await,
     };
     let actor = visitor.user_id().ok_or(AppError::Forbidden)?;
-    let audit = audit(&visitor, &state, AuditAction::CaseStatusChanged, id)
-        .detail(update.status.as_str());
+    let audit =
+        audit(&visitor, &state, AuditAction::CaseStatusChanged, id).detail(update.status.as_str());
     safety
         .stores
         .update_case(case.id, &update, actor, state.now(), &audit)
@@ -880,9 +898,8 @@ pub async fn assign(
         }
     };
     let actor = visitor.user_id().ok_or(AppError::Forbidden)?;
-    let audit = audit(&visitor, &state, AuditAction::CaseAssigned, id).detail(
-        lawyer.map_or_else(|| "unassigned".to_owned(), |u| format!("user:{}", u.0)),
-    );
+    let audit = audit(&visitor, &state, AuditAction::CaseAssigned, id)
+        .detail(lawyer.map_or_else(|| "unassigned".to_owned(), |u| format!("user:{}", u.0)));
     safety
         .stores
         .assign_case(case.id, lawyer, actor, state.now(), &audit)
@@ -907,12 +924,7 @@ pub async fn merge(
         return Ok(module_off(&visitor));
     };
     let case = load_case(safety, id).await?;
-    let from = form
-        .from
-        .trim()
-        .trim_start_matches('#')
-        .parse::<i64>()
-        .ok();
+    let from = form.from.trim().trim_start_matches('#').parse::<i64>().ok();
     let other = match from {
         Some(n) if n != id => safety.stores.case(CaseId(n)).await?,
         _ => None,
@@ -1000,8 +1012,11 @@ pub async fn public_listing(
         }
     }
     let actor = visitor.user_id().ok_or(AppError::Forbidden)?;
-    let audit = audit(&visitor, &state, AuditAction::CasePublicListing, id)
-        .detail(if listed { "listed" } else { "unlisted" });
+    let audit = audit(&visitor, &state, AuditAction::CasePublicListing, id).detail(if listed {
+        "listed"
+    } else {
+        "unlisted"
+    });
     safety
         .stores
         .set_public_listing(case.id, listed, actor, state.now(), &audit)
@@ -1030,10 +1045,7 @@ pub async fn prisoners(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
 ) -> Result<Response, AppError> {
-    let Some(safety) = state
-        .safety()
-        .filter(|s| s.config.public_prisoners_page)
-    else {
+    let Some(safety) = state.safety().filter(|s| s.config.public_prisoners_page) else {
         return Err(AppError::NotFound);
     };
     let mut rows = Vec::new();
