@@ -20,6 +20,7 @@ pub mod checkins;
 pub mod delivery;
 pub mod details;
 pub mod keys;
+pub mod rotation;
 pub mod texts;
 
 pub use alerts::{Safety, SafetyError};

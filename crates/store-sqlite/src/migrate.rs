@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0007_photo_review",
         sql: include_str!("../migrations/0007_photo_review.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_safety",
+        sql: include_str!("../migrations/0008_safety.sql"),
+    },
 ];
 
 pub(crate) fn checksum(sql: &str) -> String {

@@ -244,6 +244,7 @@ async fn migrating_from_two_handles_at_once_applies_each_migration_once() {
             "0005_report_indexes".to_owned(),
             "0006_report_counters".to_owned(),
             "0007_photo_review".to_owned(),
+            "0008_safety".to_owned(),
         ],
         "a: {ra:?}, b: {rb:?}"
     );
@@ -815,5 +816,12 @@ async fn report_counters_equal_a_recount_before_and_after_migration_0006() {
 async fn moderation_story() {
     let (_dir, store) = fresh().await;
     talaka_store::story_moderation::moderation(&store).await;
+    assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
+}
+
+#[tokio::test]
+async fn safety_story() {
+    let (_dir, store) = fresh().await;
+    talaka_store::story_safety::safety(&store).await;
     assert_eq!(store.integrity_check().await.expect("integrity"), "ok");
 }

@@ -29,6 +29,8 @@ pub mod story_integrations;
 pub mod story_moderation;
 #[cfg(feature = "testing")]
 pub mod story_photos;
+#[cfg(feature = "testing")]
+pub mod story_safety;
 
 pub use elections::{ElectionError, ElectionResult, ElectionStore, Stores};
 pub use integrations::{Integration, IntegrationId, IntegrationStore, NewIntegration, TokenScope};

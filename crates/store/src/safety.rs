@@ -536,6 +536,31 @@ pub struct PublicPrisoner {
     pub since: Timestamp,
 }
 
+str_enum! {
+    /// Every column that holds a [`Sealed`] value (for key rotation).
+    SealedColumn {
+        PersonDetails => "person.details",
+        PersonReach => "person.reach",
+        ContactAddress => "contact.address",
+        DeliveryAddress => "delivery.address",
+        CaseDetails => "case.details",
+        CaseCustody => "case.custody",
+        CaseSentence => "case.sentence",
+        EventNote => "event.note",
+    }
+}
+
+/// One stored sealed value, where it lives and whom it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedValue {
+    pub column: SealedColumn,
+    /// The row's id in its table.
+    pub row: i64,
+    /// The `person_ref` the value is sealed to.
+    pub person_ref: String,
+    pub sealed: Sealed,
+}
+
 /// Storage for the Safety module. Every write that staff make takes its audit entry and writes
 /// both in one transaction.
 #[async_trait]
@@ -543,7 +568,9 @@ pub trait SafetyStore: Send + Sync {
     // ---- people ----
 
     /// Register, or replace the registration of the person with this pseudonym (their
-    /// contacts and schedule stay).
+    /// contacts and schedule stay). A replacement must keep the stored `person_ref` (the
+    /// contacts are sealed to it): `Conflict("person_ref")` if it differs, or if a new
+    /// registration's `person_ref` is taken.
     async fn save_person(&self, person: &NewPerson) -> Result<Person>;
     async fn person(&self, id: PersonId) -> Result<Option<Person>>;
     async fn person_by_pseudonym(&self, pseudonym: &str) -> Result<Option<Person>>;
@@ -723,4 +750,23 @@ pub trait SafetyStore: Send + Sync {
         at: Timestamp,
         audit: &NewAudit,
     ) -> Result<u64>;
+
+    // ---- key rotation ----
+
+    /// Every sealed value in the database (`talaka safety rotate-key` re-seals them all).
+    async fn sealed_values(&self) -> Result<Vec<SealedValue>> {
+        Err(crate::StoreError::Unsupported(
+            "this backend cannot list sealed values yet",
+        ))
+    }
+
+    /// Replace sealed values in one transaction: each `(old, new)` pair's row must still hold
+    /// `old.sealed`, or nothing is written and the answer is `Conflict("sealed value")` (the
+    /// data changed meanwhile: run the rotation again). Returns how many were replaced.
+    async fn replace_sealed(&self, replacements: &[(SealedValue, Sealed)]) -> Result<u64> {
+        let _ = replacements;
+        Err(crate::StoreError::Unsupported(
+            "this backend cannot replace sealed values yet",
+        ))
+    }
 }

@@ -44,6 +44,21 @@ pub enum Command {
     /// database, in one transaction: a bad row rejects the whole file. Importing the same file
     /// again changes nothing.
     Import(ImportArgs),
+    /// The Safety module's key file: make it, rotate it (see docs/safety-keys.md).
+    #[command(subcommand)]
+    Safety(SafetyCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SafetyCommand {
+    /// Write a new safety key file (safety.key_file, mode 0600); refuses to overwrite one.
+    Keygen,
+    /// Put a new key first in the key file and re-seal every stored personal field under it.
+    /// With --drop-old: check that nothing still needs the old keys, then remove them.
+    RotateKey {
+        #[arg(long)]
+        drop_old: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -108,6 +108,8 @@ struct State {
     next_id: u64,
     updates: VecDeque<(i64, Value)>,
     sent: Vec<Sent>,
+    /// When each of `sent` arrived (same order), for latency benchmarks.
+    sent_at: Vec<Instant>,
     answered: Vec<Answered>,
     open_callbacks: Vec<String>,
     files: HashMap<String, (String, Vec<u8>)>,
@@ -315,6 +317,17 @@ impl FakeTelegram {
     /// Everything bots sent, in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.shared.lock().sent.clone()
+    }
+
+    /// Everything bots sent from the `skip`-th message on, each with the instant it arrived.
+    pub fn sent_since(&self, skip: usize) -> Vec<(Sent, Instant)> {
+        let s = self.shared.lock();
+        s.sent
+            .iter()
+            .cloned()
+            .zip(s.sent_at.iter().copied())
+            .skip(skip)
+            .collect()
     }
 
     /// Wait until at least `count` messages were sent in all; `None` after `timeout`.
@@ -657,6 +670,7 @@ fn send_message(shared: &Shared, p: &Map<String, Value>) -> Response {
             reply_markup,
         };
         s.sent.push(record.clone());
+        s.sent_at.push(Instant::now());
         record
     };
     shared.sent.notify_waiters();

@@ -6,6 +6,7 @@ mod config;
 mod demo_election;
 mod import;
 mod migrate;
+pub(crate) mod safety;
 mod serve;
 mod user;
 
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Backup { file } => backup::run(&load()?.config, &file).await,
         Command::Analyze(args) => analyze::run(&args),
         Command::Import(args) => import::run(&load()?.config, &args).await,
+        Command::Safety(cmd) => safety::run(&load()?.config, cmd).await,
     }
 }
