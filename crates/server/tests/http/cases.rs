@@ -112,7 +112,10 @@ async fn revealing_details_is_audited_and_nothing_else_shows_them() {
 
 pub async fn revealing_details_is_audited_and_nothing_else_shows_them_on(app: TestApp) {
     let (safety, case) = setup(&app, false).await;
-    // The organisation's delivery fails for good: staff must see it.
+    // The organisation's delivery fails for good: staff must see it. ("I am detained" waits
+    // its cancel window first.)
+    app.clock
+        .advance(Duration::from_secs(safety.config.cancel_window_seconds + 1));
     let now = app.clock_now();
     let claimed = app
         .store
@@ -558,6 +561,9 @@ pub async fn closed_cases_lose_their_details_after_the_retention_period_on(app: 
         0,
         "not yet"
     );
+    // Sessions do not last that long: sign in again.
+    let lawyer = app.client();
+    assert_eq!(lawyer.login("lawyer1", PASSWORD).await.status(), 303);
     assert!(
         body(lawyer.post_form(&format!("{base}/details"), &[]).await)
             .await
@@ -574,6 +580,8 @@ pub async fn closed_cases_lose_their_details_after_the_retention_period_on(app: 
     let c = case_of(&app, case).await;
     assert!(c.details.is_none() && c.purged_at.is_some());
     assert_eq!(c.status, CaseStatus::Closed, "the status stays");
+    let lawyer = app.client();
+    assert_eq!(lawyer.login("lawyer1", PASSWORD).await.status(), 303);
     let viewed = audits(&app, "case.details_viewed").await.len();
     let html = body(lawyer.post_form(&format!("{base}/details"), &[]).await).await;
     assert!(!html.contains("MARKER"));
