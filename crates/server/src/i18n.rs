@@ -149,6 +149,7 @@ impl Lang {
                 include_str!("../i18n/bot/en.toml"),
                 include_str!("../i18n/api/en.toml"),
                 include_str!("../i18n/moderation/en.toml"),
+                include_str!("../i18n/cases/en.toml"),
             ],
             Lang::Be => &[
                 include_str!("../i18n/be.toml"),
@@ -157,6 +158,7 @@ impl Lang {
                 include_str!("../i18n/bot/be.toml"),
                 include_str!("../i18n/api/be.toml"),
                 include_str!("../i18n/moderation/be.toml"),
+                include_str!("../i18n/cases/be.toml"),
             ],
             Lang::Ru => &[
                 include_str!("../i18n/ru.toml"),
@@ -165,6 +167,7 @@ impl Lang {
                 include_str!("../i18n/bot/ru.toml"),
                 include_str!("../i18n/api/ru.toml"),
                 include_str!("../i18n/moderation/ru.toml"),
+                include_str!("../i18n/cases/ru.toml"),
             ],
         }
     }

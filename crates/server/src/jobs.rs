@@ -1,4 +1,5 @@
-//! The web tier's own background jobs: housekeeping (expired sessions, old login failures),
+//! The web tier's own background jobs: housekeeping (expired sessions, old login failures,
+//! detention cases' personal details past their retention),
 //! enqueued every quarter of an hour by each running server and run by whichever worker
 //! claims it (the clean-up is idempotent, so several instances may each enqueue one).
 
@@ -41,7 +42,14 @@ impl JobHandler for Housekeeping {
         let (sessions, failures) = housekeeping(&self.0, self.0.now())
             .await
             .map_err(|e| JobError::retry(format!("housekeeping: {e}")))?;
-        tracing::info!(sessions, failures, "housekeeping done");
+        // Retention of detention cases' personal details, when the Safety module is on.
+        let cases = match self.0.safety() {
+            Some(safety) => crate::cases::purge_expired_cases(safety)
+                .await
+                .map_err(|e| JobError::retry(format!("case retention: {e}")))?,
+            None => 0,
+        };
+        tracing::info!(sessions, failures, cases, "housekeeping done");
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use talaka_store::{ElectionStore, Store, Stores};
 mod account;
 mod admin;
 pub mod api;
+pub mod cases;
 mod cookies;
 pub mod elections_web;
 mod error;
@@ -54,6 +55,9 @@ struct Inner {
     metrics: Metrics,
     /// The Telegram bot behind `/telegram/webhook`, when webhook mode is on (see `telegram.rs`).
     telegram: std::sync::OnceLock<telegram::Webhook>,
+    /// The Safety module (case dashboard, public prisoners page), when it is configured: the
+    /// binary sets it once at start-up with the key file opened.
+    safety: std::sync::OnceLock<talaka_safety::Safety>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,6 +77,7 @@ impl AppState {
             clock,
             metrics: Metrics::new(),
             telegram: std::sync::OnceLock::new(),
+            safety: std::sync::OnceLock::new(),
         }))
     }
 
@@ -102,6 +107,17 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Turn the Safety module on. Returns `false` (and changes nothing) if it was already set:
+    /// the keys and configuration are fixed for the life of the process.
+    pub fn set_safety(&self, safety: talaka_safety::Safety) -> bool {
+        self.0.safety.set(safety).is_ok()
+    }
+
+    /// The Safety module, or `None` when it is off (its pages then say so).
+    pub fn safety(&self) -> Option<&talaka_safety::Safety> {
+        self.0.safety.get()
     }
 }
 
@@ -139,6 +155,7 @@ pub fn app(state: AppState) -> Router {
         .merge(elections_web::router())
         .merge(participate::router())
         .merge(moderation::router())
+        .merge(cases::router())
         .merge(api::router())
         .merge(telegram::router())
         .fallback(handlers::not_found)

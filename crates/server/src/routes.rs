@@ -74,6 +74,7 @@ pub const TABLES: &[&[RouteSpec]] = &[
     crate::moderation::ROUTES,
     crate::api::ROUTES,
     crate::telegram::ROUTES,
+    crate::cases::ROUTES,
 ];
 
 /// Every route Talaka serves, from all tables.

@@ -3,6 +3,7 @@
 mod access;
 mod api;
 mod auth;
+mod cases;
 mod elections;
 mod logs;
 mod moderation;

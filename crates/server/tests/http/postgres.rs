@@ -10,6 +10,7 @@ use talaka_store::Stores;
 
 use crate::api::*;
 use crate::auth::*;
+use crate::cases::*;
 use crate::elections::*;
 use crate::moderation::*;
 use crate::participate::*;
@@ -111,4 +112,20 @@ on_postgres! {
     moderation_access_on_postgres => only_reviewers_see_the_queue_the_photos_and_decide_on,
     reviewed_photos_only_on_postgres =>
         when_asked_only_confirmed_photos_count_as_verified_on [reviewed_photos_only_app],
+}
+
+// ---- the Safety module's case dashboard ----
+
+on_postgres! {
+    cases_access_on_postgres =>
+        only_lawyers_and_coordinators_work_cases_and_only_lawyers_open_details_on,
+    cases_details_audited_on_postgres =>
+        revealing_details_is_audited_and_nothing_else_shows_them_on,
+    cases_csrf_on_postgres => forms_without_csrf_are_refused_and_change_nothing_on,
+    cases_status_on_postgres => status_changes_are_checked_and_audited_on,
+    cases_notes_on_postgres => notes_are_added_and_read_with_an_audit_trail_on,
+    cases_merge_on_postgres => two_reports_of_one_person_are_merged_on,
+    cases_public_list_on_postgres => the_public_list_names_only_consenting_listed_prisoners_on,
+    cases_public_off_on_postgres => the_public_list_is_off_unless_configured_on,
+    cases_retention_on_postgres => closed_cases_lose_their_details_after_the_retention_period_on,
 }

@@ -358,3 +358,81 @@ pub async fn post_multipart(
         .await
         .expect("POST multipart")
 }
+
+// ---- the Safety module: keys, a configuration with one organisation, and cases ----
+
+/// The organisation every test registration notifies; its duty chat id must never appear on a
+/// page.
+pub const ORG_CHAT_ID: i64 = 4_242_000_017;
+
+/// A Safety configuration with one organisation (one Telegram recipient).
+pub fn safety_config(public_page: bool) -> talaka_core::config::SafetyConfig {
+    talaka_core::config::SafetyConfig {
+        enabled: true,
+        public_prisoners_page: public_page,
+        organisations: vec![talaka_core::config::OrganisationConfig {
+            key: "viasna".into(),
+            name: "Viasna".into(),
+            telegram_chat_ids: vec![ORG_CHAT_ID],
+            emails: Vec::new(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Turn the Safety module on in `app`: a fresh key file, the app's store and clock.
+pub fn give_safety(app: &TestApp, public_page: bool) -> talaka_safety::Safety {
+    let safety = talaka_safety::Safety::new(
+        app.store.clone(),
+        talaka_safety::Keyring::generate().expect("safety key"),
+        SecretKey::generate().expect("installation key"),
+        safety_config(public_page),
+        Arc::new(app.clock.clone()) as Arc<dyn Clock>,
+    );
+    assert!(app.state.set_safety(safety.clone()), "safety set once");
+    safety
+}
+
+/// Register a person whose every detail carries `marker` (the name is `marker` itself) and
+/// raise their "I am detained" alert: the case it opened.
+pub async fn new_case(
+    safety: &talaka_safety::Safety,
+    marker: &str,
+    consent: bool,
+) -> talaka_store::safety::CaseId {
+    use talaka_core::crypto::{hex, random_bytes};
+    let person_ref = hex(&random_bytes::<8>().expect("random"));
+    let tg_user = i64::from_be_bytes(random_bytes::<8>().expect("random")).abs();
+    let details = talaka_safety::PersonDetails {
+        full_name: marker.to_owned(),
+        date_of_birth: format!("{marker}-dob"),
+        city: format!("{marker}-city"),
+        relative_phone: format!("{marker}-phone"),
+        health: format!("{marker}-health"),
+        notes: format!("{marker}-notes"),
+        public_consent: consent,
+    };
+    let reach = talaka_safety::Reach {
+        chat_id: tg_user,
+        language: "be".into(),
+    };
+    let person = safety
+        .stores
+        .save_person(&talaka_store::safety::NewPerson {
+            pseudonym: safety.telegram_pseudonym(tg_user),
+            details: details.seal(&safety.keys, &person_ref),
+            reach: reach.seal(&safety.keys, &person_ref),
+            organisation: "viasna".into(),
+            checkin_code_hash: safety.code_hash(&person_ref, "1111"),
+            duress_code_hash: safety.code_hash(&person_ref, "9999"),
+            at: safety.clock.now(),
+            person_ref,
+        })
+        .await
+        .expect("register person");
+    safety
+        .raise(&person, talaka_store::safety::Trigger::SelfReport, None)
+        .await
+        .expect("raise")
+        .case()
+}
