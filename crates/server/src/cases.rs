@@ -683,7 +683,13 @@ pub async fn view_notes(
                     .actor
                     .and_then(|u| names.get(&u).cloned())
                     .unwrap_or_default(),
-                text: open_text(safety, Purpose::Note, &case.person_ref, sealed)?,
+                // A note merged in from another case stays sealed to that case's person.
+                text: open_text(
+                    safety,
+                    Purpose::Note,
+                    e.sealed_ref.as_deref().unwrap_or(&case.person_ref),
+                    sealed,
+                )?,
             });
         }
     }

@@ -194,6 +194,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         && !spec.is_some_and(crate::api::requires_token)
         // Telegram's webhook: no cookies either; its secret header is checked by the handler.
         && !spec.is_some_and(crate::telegram::secret_guarded)
+        && !spec.is_some_and(crate::safety_bot::secret_guarded)
     {
         if !origin_ok(req.headers(), &state) {
             tracing::warn!(route = ?matched, user = ?ctx.0.user_id(), "refused: foreign origin");

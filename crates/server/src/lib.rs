@@ -28,6 +28,7 @@ mod metrics;
 pub mod moderation;
 pub mod participate;
 pub mod routes;
+pub mod safety_bot;
 mod settings;
 pub mod static_files;
 pub mod telegram;
@@ -58,6 +59,8 @@ struct Inner {
     /// The Safety module (case dashboard, public prisoners page), when it is configured: the
     /// binary sets it once at start-up with the key file opened.
     safety: std::sync::OnceLock<talaka_safety::Safety>,
+    /// The safety bot behind `/telegram/safety/webhook`, in webhook mode (see `safety_bot.rs`).
+    safety_webhook: std::sync::OnceLock<safety_bot::SafetyWebhook>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,6 +81,7 @@ impl AppState {
             metrics: Metrics::new(),
             telegram: std::sync::OnceLock::new(),
             safety: std::sync::OnceLock::new(),
+            safety_webhook: std::sync::OnceLock::new(),
         }))
     }
 
@@ -158,6 +162,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cases::router())
         .merge(api::router())
         .merge(telegram::router())
+        .merge(safety_bot::router())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

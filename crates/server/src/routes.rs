@@ -75,6 +75,7 @@ pub const TABLES: &[&[RouteSpec]] = &[
     crate::api::ROUTES,
     crate::telegram::ROUTES,
     crate::cases::ROUTES,
+    crate::safety_bot::ROUTES,
 ];
 
 /// Every route Talaka serves, from all tables.

@@ -1,6 +1,6 @@
 //! The Safety module's moving parts in the server: the safety bot (its own token, its own
-//! webhook `/telegram/safety/webhook` with its own secret), the delivery worker, the check-in
-//! ticker and the retention of closed cases.
+//! webhook `/telegram/safety/webhook` with its own secret), the delivery worker and the
+//! check-in ticker. (Retention of closed cases runs in the housekeeping job, `jobs.rs`.)
 //!
 //! The webhook works like the elections bot's (`telegram.rs`): public, exempt from CSRF, and
 //! `403` unless `X-Telegram-Bot-Api-Secret-Token` matches `safety.telegram.webhook_secret`.
@@ -178,7 +178,11 @@ fn smtp_client(config: &Config) -> Result<Option<SmtpClient>, SafetySetupError> 
         "starttls" => Security::StartTls,
         "tls" => Security::Tls,
         "plain" => Security::Plain,
-        _ => return Err(SafetySetupError::Smtp("security must be starttls, tls or plain".into())),
+        _ => {
+            return Err(SafetySetupError::Smtp(
+                "security must be starttls, tls or plain".into(),
+            ));
+        }
     };
     let from = EmailAddress::parse(&s.from)
         .map_err(|_| SafetySetupError::Smtp("from is not a valid e-mail address".into()))?;

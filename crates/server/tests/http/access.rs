@@ -54,7 +54,8 @@ async fn every_route_with_every_role() {
             // webhook) everyone without their secret: without it, nobody gets in.
             let ok = allowed(spec.access, who)
                 && !talaka_server::api::requires_token(spec)
-                && !talaka_server::telegram::secret_guarded(spec);
+                && !talaka_server::telegram::secret_guarded(spec)
+                && !talaka_server::safety_bot::secret_guarded(spec);
             assert_eq!(
                 !refused,
                 ok,
@@ -76,7 +77,9 @@ async fn every_route_with_every_role() {
                 spec.path
             );
             if let (Who::Anonymous, false) = (who, ok) {
-                let expected = if talaka_server::telegram::secret_guarded(spec) {
+                let expected = if talaka_server::telegram::secret_guarded(spec)
+                    || talaka_server::safety_bot::secret_guarded(spec)
+                {
                     // Not a login matter: the webhook refuses whoever lacks its secret.
                     403
                 } else if spec.method == "GET" && !spec.path.starts_with("/api/") {

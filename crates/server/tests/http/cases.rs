@@ -424,9 +424,24 @@ pub async fn two_reports_of_one_person_are_merged_on(app: TestApp) {
     }
     assert!(audits(&app, "case.merged").await.is_empty());
     let res = coord
+        .post_form(
+            &format!("{}/notes", case_path(b)),
+            &[("note", "Seen at the Okrestina detention centre")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = coord
         .post_form(&merge, &[("from", &format!("#{}", b.0))])
         .await;
     assert_eq!(res.status(), 303);
+    // The note came with the merge and still opens on the surviving case.
+    let notes = body(
+        coord
+            .post_form(&format!("{}/notes/view", case_path(a)), &[])
+            .await,
+    )
+    .await;
+    assert!(notes.contains("Okrestina"), "merged note opens: {notes}");
     assert_eq!(case_of(&app, b).await.merged_into, Some(a));
     assert_eq!(audits(&app, "case.merged").await.len(), 1);
     let alerts = app.store.case_alerts(a).await.expect("alerts");

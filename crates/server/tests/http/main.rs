@@ -9,6 +9,7 @@ mod logs;
 mod moderation;
 mod participate;
 mod postgres;
+mod safety_bot;
 mod shell;
 mod support;
 mod telegram;

@@ -14,6 +14,7 @@ use crate::cases::*;
 use crate::elections::*;
 use crate::moderation::*;
 use crate::participate::*;
+use crate::safety_bot::*;
 use crate::support::spawn_app_on;
 use crate::telegram::*;
 
@@ -128,4 +129,6 @@ on_postgres! {
     cases_public_list_on_postgres => the_public_list_names_only_consenting_listed_prisoners_on,
     cases_public_off_on_postgres => the_public_list_is_off_unless_configured_on,
     cases_retention_on_postgres => closed_cases_lose_their_details_after_the_retention_period_on,
+    safety_webhook_on_postgres => the_safety_webhook_answers_only_its_own_secret_on,
+    safety_start_on_postgres => start_runs_the_bot_the_worker_and_the_ticker_on,
 }

@@ -14,6 +14,7 @@ use talaka_core::crypto::SecretKey;
 use talaka_core::user::{Role, Username};
 use talaka_core::{Clock, Secret, SystemClock};
 use talaka_jobs::{Registry, Worker, WorkerSettings};
+use talaka_safety::Keyring;
 use talaka_server::{AppState, ServerSettings};
 use talaka_store::Stores;
 use tokio::net::TcpListener;
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::cli::DemoArgs;
 use crate::commands::demo_election;
+use crate::commands::safety::load_keyring;
 use crate::commands::user::add_user;
 use crate::db;
 
@@ -33,6 +35,12 @@ pub async fn serve(config: Config) -> Result<()> {
     let url = config.database()?;
     let settings = ServerSettings::from_config(&config)?;
     talaka_server::telegram::check_config(&config.telegram)?;
+    talaka_server::safety_bot::check_config(&config)?;
+    let safety_keys = if config.safety.enabled {
+        Some(load_keyring(&config.safety.key_path(&config.data_dir))?)
+    } else {
+        None
+    };
     let signals = Signals::install()?;
     init_logging(&config)?;
     settings.blobs.check().await.context(
@@ -45,7 +53,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     announce(addr)?;
-    run(&config, settings, store, listener, signals).await
+    run(&config, settings, store, listener, signals, safety_keys).await
 }
 
 pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
@@ -106,7 +114,8 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> Result<()> {
     drop(password);
 
     announce(addr)?;
-    run(&config, settings, store, listener, signals).await
+    // The demo's configuration keeps the Safety module off: it has no key file or bot.
+    run(&config, settings, store, listener, signals, None).await
 }
 
 /// The demo's folder: the one given, which must not hold a database yet, or a new one under
@@ -197,6 +206,7 @@ async fn run(
     store: Arc<dyn Stores>,
     listener: TcpListener,
     signals: Signals,
+    safety_keys: Option<Keyring>,
 ) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), settings, clock.clone());
@@ -219,6 +229,10 @@ async fn run(
     let telegram = talaka_server::telegram::spawn(config, &state, async move {
         let _ = bot_stop.wait_for(|stop| *stop).await;
     })?;
+    let safety = match safety_keys {
+        Some(keys) => talaka_server::safety_bot::start(config, &state, keys, stop_rx.clone())?,
+        None => Vec::new(),
+    };
     let mut server = tokio::spawn(talaka_server::serve(listener, state, server_shutdown));
     let worker = tokio::spawn(worker.run(stop_rx));
     tracing::info!("started");
@@ -250,6 +264,11 @@ async fn run(
         && tokio::time::timeout(GRACE, bot).await.is_err()
     {
         tracing::warn!("the Telegram bot did not stop in time");
+    }
+    for task in safety {
+        if tokio::time::timeout(GRACE, task).await.is_err() {
+            tracing::warn!("a task of the Safety module did not stop in time");
+        }
     }
     served
         .map_err(|e| anyhow!("the server task failed: {e}"))?
