@@ -305,6 +305,9 @@ pub struct SafetyConfig {
     /// Back-off between attempts: doubles from the base up to the cap.
     pub retry_base_seconds: u64,
     pub retry_cap_seconds: u64,
+    /// How long a worker holds a delivery it is sending; a worker that dies mid-send loses
+    /// it after this long and another sends it. Each send is cut off at a third of it.
+    pub delivery_lease_seconds: u64,
     /// Telegram's limits: about one message a second to one chat, thirty a second in all.
     pub telegram_per_chat_per_second: f64,
     pub telegram_global_per_second: f64,
@@ -376,6 +379,7 @@ impl Default for SafetyConfig {
             max_delivery_attempts: 12,
             retry_base_seconds: 5,
             retry_cap_seconds: 900,
+            delivery_lease_seconds: 90,
             telegram_per_chat_per_second: 1.0,
             telegram_global_per_second: 30.0,
             invite_valid_hours: 72,

@@ -80,7 +80,7 @@ pub struct DeliverySettings {
 impl DeliverySettings {
     pub fn from_config(config: &SafetyConfig) -> Self {
         DeliverySettings {
-            lease: Duration::from_secs(90),
+            lease: Duration::from_secs(config.delivery_lease_seconds.clamp(3, 3600)),
             batch: 50,
             concurrency: 8,
             idle_poll: Duration::from_secs(30),

@@ -86,8 +86,10 @@ pub async fn the_safety_webhook_answers_only_its_own_secret_on(app: TestApp) {
 }
 
 fn config(mode: TelegramMode, base: &str) -> Config {
-    let mut c = Config::default();
-    c.safety = safety_config(false);
+    let mut c = Config {
+        safety: safety_config(false),
+        ..Config::default()
+    };
     c.safety.telegram.mode = mode;
     c.safety.telegram.token = Secret::new(TOKEN.into());
     c.safety.telegram.api_base_url = base.into();
