@@ -436,6 +436,189 @@ fn migrate_applies_once_then_reports_up_to_date() {
     assert_eq!(second.stdout.trim(), "Database is up to date.");
 }
 
+// ---------------------------------------------------------------------------------------------
+// the Safety module's key file
+
+fn key_path(install: &Install) -> PathBuf {
+    install.data_dir().join("safety.key")
+}
+
+fn read_keyring(install: &Install) -> talaka_safety::Keyring {
+    talaka_safety::Keyring::parse(&std::fs::read_to_string(key_path(install)).expect("key file"))
+        .expect("a valid key file")
+}
+
+#[test]
+fn safety_keygen_writes_a_private_key_file_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let install = Install::new();
+    let out = install.ok(&["safety", "keygen"]);
+    assert!(out.stdout.contains("Back it up"), "{out:?}");
+    let meta = std::fs::metadata(key_path(&install)).expect("key file written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let keys = read_keyring(&install);
+    assert_eq!(keys.current_id(), 1);
+    // Never overwritten: a new key would make everything sealed under the old one unreadable.
+    let before = std::fs::read(key_path(&install)).expect("read");
+    let again = install.run(&["safety", "keygen"]);
+    assert!(again.one_error_line().contains("rotate-key"), "{again:?}");
+    assert_eq!(std::fs::read(key_path(&install)).expect("read"), before);
+}
+
+/// A configuration with the Safety module on, its bot polling `api`.
+fn safety_config_file(install: &Install, token: &str, api: &str) -> PathBuf {
+    let path = install.dir.path().join("safety.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[safety]\nenabled = true\n[safety.telegram]\nmode = \"polling\"\ntoken = \"{token}\"\n\
+             api_base_url = \"{api}\"\npoll_timeout_seconds = 1\n\
+             [[safety.organisations]]\nkey = \"viasna\"\nname = \"Viasna\"\ntelegram_chat_ids = [1]\n"
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+#[test]
+fn serve_refuses_the_safety_module_without_a_private_key_file_or_a_bot() {
+    use std::os::unix::fs::PermissionsExt;
+    let install = Install::new();
+    let serve = |config: &Path| {
+        let mut cmd = install.cmd(&["serve"]);
+        cmd.env("TALAKA_BIND", "127.0.0.1:0")
+            .env("TALAKA_CONFIG", config);
+        run(cmd)
+    };
+    let no_token = safety_config_file(&install, "", "http://127.0.0.1:9");
+    let out = serve(&no_token);
+    assert!(
+        out.one_error_line()
+            .contains("TALAKA_SAFETY_TELEGRAM_TOKEN"),
+        "{out:?}"
+    );
+    let config = safety_config_file(&install, "777:safety-token", "http://127.0.0.1:9");
+    let out = serve(&config);
+    assert!(
+        out.one_error_line().contains("talaka safety keygen"),
+        "{out:?}"
+    );
+    install.ok(&["safety", "keygen"]);
+    std::fs::set_permissions(key_path(&install), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let out = serve(&config);
+    assert!(out.one_error_line().contains("chmod 600"), "{out:?}");
+    assert!(
+        !install.db_path().exists(),
+        "the settings and the key file are checked before the database is opened"
+    );
+}
+
+#[test]
+fn rotate_key_reseals_everything_and_drops_old_keys_only_after() {
+    use talaka_safety::{Address, Keyring, PersonDetails, Reach, Safety};
+    use talaka_store::SafetyStore;
+    use talaka_store::safety::{Channel, NewContact, NewPerson, Trigger};
+    let install = Install::new();
+    install.ok(&["safety", "keygen"]);
+    install.ok(&["migrate"]);
+    let person_ref = "0123456789abcdef0123456789abcdef";
+    let details = PersonDetails {
+        full_name: "Ihar Losik".into(),
+        relative_phone: "+375 29 111 22 33".into(),
+        ..PersonDetails::default()
+    };
+    let old = read_keyring(&install);
+    block_on(async {
+        let store = std::sync::Arc::new(open_store(&install.db_path()).await);
+        let safety = Safety::new(
+            store.clone(),
+            old.clone(),
+            SecretKey::parse_hex(&install.key).expect("key"),
+            talaka_core::config::SafetyConfig::default(),
+            std::sync::Arc::new(talaka_core::SystemClock),
+        );
+        let person = store
+            .save_person(&NewPerson {
+                pseudonym: safety.telegram_pseudonym(42),
+                person_ref: person_ref.into(),
+                details: details.seal(&old, person_ref),
+                reach: Reach {
+                    chat_id: 42,
+                    language: "be".into(),
+                }
+                .seal(&old, person_ref),
+                organisation: "viasna".into(),
+                checkin_code_hash: safety.code_hash(person_ref, "1111"),
+                duress_code_hash: safety.code_hash(person_ref, "9999"),
+                at: talaka_core::Timestamp(1_700_000_000_000),
+            })
+            .await
+            .expect("person");
+        let contact = Address::Email {
+            address: "friend@example.org".into(),
+            language: "be".into(),
+        };
+        store
+            .add_contact(
+                person.id,
+                &NewContact {
+                    channel: Channel::Email,
+                    pseudonym: None,
+                    address_key: safety.address_key(&contact),
+                    address: contact.seal(&old, person_ref),
+                    at: talaka_core::Timestamp(1_700_000_000_000),
+                },
+            )
+            .await
+            .expect("contact");
+        safety
+            .raise(&person, Trigger::SelfReport, None)
+            .await
+            .expect("raise");
+    });
+    let out = install.ok(&["safety", "rotate-key"]);
+    assert!(out.stdout.contains("Key 2 is now current"), "{out:?}");
+    let rotated = read_keyring(&install);
+    assert_eq!(rotated.current_id(), 2);
+    let values = block_on(async {
+        open_store(&install.db_path())
+            .await
+            .sealed_values()
+            .await
+            .expect("list")
+    });
+    // Details and reach, the contact's address, the alert's delivery to the contact (no
+    // organisation is configured here) and the case's snapshot.
+    assert!(values.len() >= 5, "{}", values.len());
+    assert!(
+        values.iter().all(|v| Keyring::key_of(&v.sealed) == Some(2)),
+        "every value re-sealed under the new key"
+    );
+    let out = install.ok(&["safety", "rotate-key", "--drop-old"]);
+    assert!(out.stdout.contains("key 2 remains"), "{out:?}");
+    let only_new = read_keyring(&install);
+    assert_eq!(only_new.current_id(), 2);
+    // Everything opens with the new key alone, and nothing with the old one.
+    for v in &values {
+        let purpose = talaka_safety::rotation::purpose_of(v.column);
+        assert!(
+            only_new.open(purpose, &v.person_ref, &v.sealed).is_ok(),
+            "{:?}",
+            v.column
+        );
+        assert!(old.open(purpose, &v.person_ref, &v.sealed).is_err());
+    }
+    let person_details = values
+        .iter()
+        .find(|v| v.column == talaka_store::safety::SealedColumn::PersonDetails)
+        .expect("details");
+    assert_eq!(
+        PersonDetails::open(&only_new, person_ref, &person_details.sealed).expect("opens"),
+        details
+    );
+}
+
 fn one_time_password(out: &Out) -> String {
     out.stdout
         .lines()
