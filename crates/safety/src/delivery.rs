@@ -365,12 +365,17 @@ impl Deliverer {
             Some(a) => store.alert(a).await?.map(|a| a.trigger),
             None => None,
         };
+        // The snapshot is sealed to its case's person_ref; after a merge that can differ from
+        // the one this delivery's address is sealed to.
         let sealed = match d.case {
-            Some(c) => store.case(c).await?.and_then(|c| c.details),
+            Some(c) => store
+                .case(c)
+                .await?
+                .and_then(|c| c.details.map(|d| (c.person_ref, d))),
             None => None,
         };
-        let details = sealed.and_then(|s| {
-            PersonDetails::open(&safety.keys, &d.person_ref, &s)
+        let details = sealed.and_then(|(person_ref, s)| {
+            PersonDetails::open(&safety.keys, &person_ref, &s)
                 .inspect_err(|_| {
                     tracing::warn!(
                         delivery = d.id.0,

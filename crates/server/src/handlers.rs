@@ -240,6 +240,10 @@ pub async fn metrics(
     }
     let counts = state.store().job_counts().await?;
     state.metrics().set_jobs(&counts);
+    if let Some(safety) = state.safety() {
+        let deliveries = safety.stores.delivery_counts().await?;
+        state.metrics().set_deliveries(&deliveries);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -47,6 +47,7 @@ struct Inner {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     logins: Family<OutcomeLabels, Counter>,
     jobs: Family<StatusLabels, Gauge>,
+    deliveries: Family<StatusLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -82,12 +83,19 @@ impl Metrics {
         );
         registry.register("logins", "Sign-in attempts by outcome", logins.clone());
         registry.register("jobs", "Background jobs by status", jobs.clone());
+        let deliveries = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "safety_deliveries",
+            "Safety alert deliveries by status (escalated ones need staff)",
+            deliveries.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             requests,
             latency,
             logins,
             jobs,
+            deliveries,
         }))
     }
 
@@ -123,6 +131,22 @@ impl Metrics {
             self.0
                 .jobs
                 .get_or_create(&StatusLabels { status })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Safety deliveries by status: an `escalated` above zero means someone was not reached.
+    pub fn set_deliveries(&self, counts: &[(talaka_store::safety::DeliveryStatus, u64)]) {
+        for status in talaka_store::safety::DeliveryStatus::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            self.0
+                .deliveries
+                .get_or_create(&StatusLabels {
+                    status: status.as_str(),
+                })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }

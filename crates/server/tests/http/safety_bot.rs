@@ -255,6 +255,22 @@ pub async fn start_runs_the_bot_the_worker_and_the_ticker_on(app: TestApp) {
         .find(|m| m.chat_id == CONTACT_CHAT)
         .expect("to the contact");
     assert!(alert.text.contains("Maryia Kalesnikava"), "{}", alert.text);
+    // Delivery status is on /metrics for monitoring (escalated above zero pages someone).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", app.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        if metrics.contains("talaka_safety_deliveries{status=\"sent\"} 2") {
+            assert!(metrics.contains("talaka_safety_deliveries{status=\"escalated\"} 0"));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     stop.send(true).expect("stop");
     for t in tasks {
