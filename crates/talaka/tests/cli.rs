@@ -1563,3 +1563,394 @@ fn import_on_postgres_is_idempotent_and_refuses_a_new_election_without_a_date() 
     assert!(!install.db_path().exists());
     runtime.block_on(db.cleanup());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Safety module's delivery worker, killed with SIGKILL mid-delivery and restarted (the
+// checklist item "every alert delivered to every recipient"): a real `talaka serve` against a
+// fake Bot API and a fake SMTP relay in this process.
+
+mod safety_kill {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    use talaka_core::SystemClock;
+    use talaka_core::config::SafetyConfig;
+    use talaka_mail::fake::{FakeSmtp, SmtpFault};
+    use talaka_safety::{Address, Keyring, PersonDetails, Reach, Safety};
+    use talaka_store::SafetyStore;
+    use talaka_store::safety::{Channel, DeliveryStatus, NewContact, NewPerson, PersonId};
+    use talaka_telegram::fake::{FakeTelegram, Fault, user};
+
+    use super::*;
+
+    const TOKEN: &str = "424242:safety-kill-test";
+    const ORG_CHAT: i64 = 900_001;
+    const ORG_EMAIL: &str = "duty@viasna.example";
+    const PEOPLE: usize = 20;
+    /// Kill/restart rounds; each raises the alerts of a third of the people.
+    const ROUNDS: usize = 3;
+    /// Telegram sends that hang in each round, so deliveries are in flight at the kill.
+    const HANGS: usize = 4;
+    const DELIVERED_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// A registered person: their Telegram user id, the name their alert carries, and every
+    /// delivery label of their alert with where it goes.
+    struct Registered {
+        user_id: i64,
+        name: String,
+        id: PersonId,
+        /// `(delivery label, where)`: a Telegram chat, or `None` for the organisation's e-mail.
+        recipients: Vec<(String, Option<i64>)>,
+    }
+
+    fn config_text(tg: &FakeTelegram, smtp: &FakeSmtp) -> String {
+        format!(
+            r#"[safety]
+enabled = true
+cancel_window_seconds = 0
+delivery_lease_seconds = 3
+retry_base_seconds = 1
+retry_cap_seconds = 2
+# The test is about kills, not Telegram's pacing: 20 alerts to one chat at 1/s would take 20 s.
+telegram_per_chat_per_second = 100.0
+telegram_global_per_second = 1000.0
+
+[safety.telegram]
+mode = "polling"
+token = "{TOKEN}"
+api_base_url = "{}"
+poll_timeout_seconds = 1
+bot_name = "Weather notes"
+
+[safety.smtp]
+host = "127.0.0.1"
+port = {}
+security = "plain"
+from = "alerts@talaka.example"
+timeout_seconds = 5
+
+[[safety.organisations]]
+key = "viasna"
+name = "Viasna"
+telegram_chat_ids = [{ORG_CHAT}]
+emails = ["{ORG_EMAIL}"]
+"#,
+            tg.base_url(),
+            smtp.port()
+        )
+    }
+
+    /// Register the people as the bot would, sealed with the key file `talaka safety keygen`
+    /// wrote and pseudonymised with the installation key, so the server finds them.
+    async fn register(install: &Install, keys: Keyring) -> Vec<Registered> {
+        let store = Arc::new(open_store(&install.db_path()).await);
+        let hasher = SecretKey::parse_hex(&install.key).expect("installation key");
+        let safety = Safety::new(
+            store.clone(),
+            keys,
+            hasher,
+            SafetyConfig::default(),
+            Arc::new(SystemClock),
+        );
+        let now = talaka_core::Clock::now(&SystemClock);
+        let mut people = Vec::new();
+        for i in 0..PEOPLE {
+            let user_id = 10_000 + i as i64;
+            let person_ref = format!("kill-ref-{i:02}");
+            let name = format!("Kill-Person-{i:02}");
+            let details = PersonDetails {
+                full_name: name.clone(),
+                date_of_birth: "1990-01-01".into(),
+                city: "Minsk".into(),
+                relative_phone: "+375290000000".into(),
+                health: String::new(),
+                notes: String::new(),
+                public_consent: false,
+            };
+            let reach = Reach {
+                chat_id: user_id,
+                language: "en".into(),
+            };
+            let person = store
+                .save_person(&NewPerson {
+                    pseudonym: safety.telegram_pseudonym(user_id),
+                    person_ref: person_ref.clone(),
+                    details: details.seal(&safety.keys, &person_ref),
+                    reach: reach.seal(&safety.keys, &person_ref),
+                    organisation: "viasna".into(),
+                    checkin_code_hash: safety.code_hash(&person_ref, "271828"),
+                    duress_code_hash: safety.code_hash(&person_ref, "314159"),
+                    at: now,
+                })
+                .await
+                .expect("save person");
+            let mut recipients = Vec::new();
+            for k in 0..(1 + i % 2) {
+                let chat_id = 20_000 + 10 * i as i64 + k as i64;
+                let address = Address::Telegram {
+                    chat_id,
+                    language: "en".into(),
+                };
+                let contact = store
+                    .add_contact(
+                        person.id,
+                        &NewContact {
+                            channel: Channel::Telegram,
+                            pseudonym: Some(safety.telegram_pseudonym(chat_id)),
+                            address_key: safety.address_key(&address),
+                            address: address.seal(&safety.keys, &person_ref),
+                            at: now,
+                        },
+                    )
+                    .await
+                    .expect("add contact");
+                recipients.push((format!("contact:{}", contact.id.0), Some(chat_id)));
+            }
+            recipients.push(("org:viasna:1".into(), Some(ORG_CHAT)));
+            recipients.push(("org:viasna:2".into(), None));
+            people.push(Registered {
+                user_id,
+                name,
+                id: person.id,
+                recipients,
+            });
+        }
+        people
+    }
+
+    /// Every alert delivery row: `(person, label, status)`.
+    async fn delivery_rows(install: &Install) -> Vec<(PersonId, String, DeliveryStatus)> {
+        let store = open_store(&install.db_path()).await;
+        let mut rows = Vec::new();
+        for summary in store.list_cases(true, 1000).await.expect("list cases") {
+            let person = summary.case.person.expect("the case keeps its person");
+            for d in store
+                .case_deliveries(summary.case.id)
+                .await
+                .expect("deliveries")
+            {
+                rows.push((person, d.label, d.status));
+            }
+        }
+        rows
+    }
+
+    fn serve(install: &Install, config: &Path) -> Server {
+        let mut cmd = install.cmd(&["serve"]);
+        cmd.env("TALAKA_CONFIG", config)
+            .env("TALAKA_BIND", "127.0.0.1:0");
+        let mut server = Server::start(cmd);
+        server.listening_addr();
+        server
+    }
+
+    fn count_calls(
+        tg: &FakeTelegram,
+        what: impl Fn(&talaka_telegram::fake::Call) -> bool,
+    ) -> usize {
+        tg.calls().iter().filter(|c| what(c)).count()
+    }
+
+    /// Wait for `done`, polling; panics with `what` after `limit`.
+    fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} within {limit:?}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many copies of each person's alert each recipient got: `(person, label) → n`.
+    fn received(
+        people: &[Registered],
+        tg: &FakeTelegram,
+        smtp: &FakeSmtp,
+    ) -> HashMap<(PersonId, String), usize> {
+        let sent = tg.sent();
+        let mail = smtp.received();
+        let mut counts = HashMap::new();
+        for p in people {
+            for (label, chat) in &p.recipients {
+                let n = match chat {
+                    Some(chat) => sent
+                        .iter()
+                        .filter(|s| s.chat_id == *chat && s.text.contains(&p.name))
+                        .count(),
+                    None => mail
+                        .iter()
+                        .filter(|m| {
+                            m.to == vec![ORG_EMAIL.to_owned()]
+                                && m.body_text().is_some_and(|b| b.contains(&p.name))
+                        })
+                        .count(),
+                };
+                counts.insert((p.id, label.clone()), n);
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn every_alert_reaches_every_recipient_through_kill_9_and_restarts() {
+        let started = Instant::now();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (tg, smtp) = runtime.block_on(async {
+            (
+                FakeTelegram::start(TOKEN).await.expect("fake Telegram"),
+                FakeSmtp::start().await.expect("fake SMTP"),
+            )
+        });
+        let install = Install::new();
+        let config = install.dir.path().join("talaka.toml");
+        std::fs::write(&config, config_text(&tg, &smtp)).expect("write config");
+        let with_config = |args: &[&str]| {
+            let mut cmd = install.cmd(args);
+            cmd.env("TALAKA_CONFIG", &config);
+            let out = run(cmd);
+            assert!(out.status.success(), "talaka {args:?}: {out:?}");
+        };
+        with_config(&["safety", "keygen"]);
+        with_config(&["migrate"]);
+        let key_text = std::fs::read_to_string(install.data_dir().join("safety.key"))
+            .expect("the key file keygen wrote");
+        let keys = Keyring::parse(&key_text).expect("key file");
+        let people = runtime.block_on(register(&install, keys));
+        let expected_rows: usize = people.iter().map(|p| p.recipients.len()).sum();
+
+        // Rows in `sending` when a server was killed (claimed, not recorded), and of those the
+        // ones whose message the fake had accepted: only these may be sent twice.
+        let mut in_flight_at_kills: Vec<HashSet<(PersonId, String)>> = Vec::new();
+        let mut accepted_at_kills: Vec<HashSet<(PersonId, String)>> = Vec::new();
+        let batch = PEOPLE.div_ceil(ROUNDS);
+        for (round, group) in people.chunks(batch).enumerate() {
+            let polls_before = count_calls(&tg, |c| c.method == "getUpdates");
+            let mut server = serve(&install, &config);
+            wait_until(SERVER_TIMEOUT, "the safety bot polls", || {
+                count_calls(&tg, |c| c.method == "getUpdates") > polls_before
+            });
+            // Deliveries to this group's recipients hang (the bot's answers to the people
+            // do not), and so does one e-mail.
+            let hangs_before = count_calls(&tg, |c| c.fault == Some(Fault::Hang));
+            let chats: Vec<i64> = group
+                .iter()
+                .flat_map(|p| p.recipients.iter().filter_map(|(_, c)| *c))
+                .collect();
+            tg.fail_next_sends_to(&chats, HANGS, Fault::Hang);
+            smtp.fail_next(1, SmtpFault::Hang);
+            for p in group {
+                tg.send_text(&user(p.user_id, "en"), "/detained");
+            }
+            wait_until(
+                SERVER_TIMEOUT,
+                &format!("round {round}: the sends hang"),
+                || count_calls(&tg, |c| c.fault == Some(Fault::Hang)) >= hangs_before + HANGS,
+            );
+            // SIGKILL: no shutdown, no recording of what is in hand.
+            server.guard.child().kill().expect("kill -9");
+            server.guard.child().wait().expect("reap");
+            // Let the fakes finish any request the dead process had already written.
+            let mut last = (tg.calls().len(), smtp.connections());
+            let mut quiet_since = Instant::now();
+            wait_until(SERVER_TIMEOUT, "the fakes fall quiet", || {
+                let now = (tg.calls().len(), smtp.connections());
+                if now != last {
+                    last = now;
+                    quiet_since = Instant::now();
+                }
+                quiet_since.elapsed() >= Duration::from_millis(200)
+            });
+            let sending: HashSet<(PersonId, String)> = runtime
+                .block_on(delivery_rows(&install))
+                .into_iter()
+                .filter(|(_, _, status)| *status == DeliveryStatus::Sending)
+                .map(|(person, label, _)| (person, label))
+                .collect();
+            let copies = received(&people, &tg, &smtp);
+            accepted_at_kills.push(
+                sending
+                    .iter()
+                    .filter(|key| copies.get(*key).is_some_and(|n| *n >= 1))
+                    .cloned()
+                    .collect(),
+            );
+            in_flight_at_kills.push(sending);
+        }
+        assert!(
+            in_flight_at_kills.iter().any(|s| !s.is_empty()),
+            "no kill caught a delivery in flight: the test did not test anything"
+        );
+
+        // The last restart delivers whatever the kills left.
+        let mut server = serve(&install, &config);
+        wait_until(DELIVERED_TIMEOUT, "every recipient got every alert", || {
+            received(&people, &tg, &smtp).values().all(|n| *n >= 1)
+        });
+        wait_until(DELIVERED_TIMEOUT, "every delivery row is sent", || {
+            let rows = runtime.block_on(delivery_rows(&install));
+            rows.len() == expected_rows && rows.iter().all(|(_, _, s)| *s == DeliveryStatus::Sent)
+        });
+
+        // Each person's alert reached each recipient with its reference, the organisation's
+        // e-mail copies (if any) under one Message-ID.
+        let store = runtime.block_on(open_store(&install.db_path()));
+        for p in &people {
+            let alert = runtime
+                .block_on(store.open_alert(p.id))
+                .expect("alert")
+                .expect("the alert is open");
+            let reference = format!("A-{}", alert.id.0);
+            for (_, chat) in &p.recipients {
+                if let Some(chat) = chat {
+                    let texts: Vec<_> = tg
+                        .sent()
+                        .into_iter()
+                        .filter(|s| s.chat_id == *chat && s.text.contains(&p.name))
+                        .collect();
+                    assert!(
+                        texts.iter().all(|s| s.text.contains(&reference)),
+                        "{texts:?}"
+                    );
+                } else {
+                    let ids: HashSet<Option<String>> = smtp
+                        .received()
+                        .iter()
+                        .filter(|m| m.body_text().is_some_and(|b| b.contains(&p.name)))
+                        .map(|m| m.header("Message-ID"))
+                        .collect();
+                    assert_eq!(ids.len(), 1, "duplicates share the Message-ID: {ids:?}");
+                }
+            }
+        }
+        // A recipient got a second copy only of a message the channel had accepted and the
+        // killed worker had not recorded: one per such kill at most.
+        let counts = received(&people, &tg, &smtp);
+        let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        let duplicates: usize = duplicated.iter().map(|(_, n)| **n - 1).sum();
+        let in_flight: usize = in_flight_at_kills.iter().map(HashSet::len).sum();
+        let accepted: usize = accepted_at_kills.iter().map(HashSet::len).sum();
+        assert!(
+            duplicates <= accepted,
+            "{duplicates} duplicates, {accepted} sends accepted and unrecorded at the kills"
+        );
+        for (key, n) in &duplicated {
+            let kills = accepted_at_kills
+                .iter()
+                .filter(|s| s.contains(*key))
+                .count();
+            assert!(
+                **n - 1 <= kills,
+                "{key:?} got {n} copies but was accepted and unrecorded at {kills} kills"
+            );
+        }
+        let status = server.terminate();
+        assert!(status.success(), "graceful exit: {status:?}");
+        eprintln!(
+            "kill -9 test: {ROUNDS} kills, {in_flight} deliveries claimed and {accepted} accepted but unrecorded at them, {duplicates} duplicates, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -8,13 +8,15 @@
 //!
 //! Supported methods: `getMe`, `getUpdates` (offset confirms, `timeout` long-polls and returns
 //! as soon as an update is queued, `409` while a webhook is set), `sendMessage` (records it;
-//! checks text length and `callback_data` size like Telegram), `answerCallbackQuery`,
-//! `getFile`, `setWebhook`, `deleteWebhook`.
+//! checks text length and `callback_data` size like Telegram), `deleteMessage` (records it),
+//! `answerCallbackQuery`, `getFile`, `setWebhook`, `deleteWebhook`.
 //!
 //! The test side: inject updates ([`FakeTelegram::send_text`], [`FakeTelegram::send_photo`],
 //! [`FakeTelegram::press_button`], [`FakeTelegram::inject_raw`]), read what the bot sent
 //! ([`FakeTelegram::sent`], [`FakeTelegram::wait_for_sent`]), and make the next calls fail
-//! ([`FakeTelegram::fail_next`]: flood control, `500`, or a hang).
+//! ([`FakeTelegram::fail_next`]: flood control, `500`, a hang, a blocked bot or an unknown
+//! chat; [`FakeTelegram::fail_next_sends_to`]: the same for messages to chosen chats only, so
+//! a test can stall deliveries while the bot keeps answering).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -39,6 +41,11 @@ pub enum Fault {
     ServerError,
     /// No answer at all (the connection stays open for an hour).
     Hang,
+    /// `403 Forbidden: bot was blocked by the user`: the recipient blocked the bot; retrying
+    /// cannot help.
+    Forbidden,
+    /// `400 Bad Request: chat not found`: the chat does not exist or never started the bot.
+    BadRequest,
 }
 
 /// A message a bot sent.
@@ -114,6 +121,9 @@ struct State {
     open_callbacks: Vec<String>,
     files: HashMap<String, (String, Vec<u8>)>,
     faults: VecDeque<Fault>,
+    /// Faults for `sendMessage` to chosen chats only: each entry answers one such call.
+    targeted: Vec<(Vec<i64>, Fault)>,
+    deleted: Vec<(i64, i64)>,
     calls: Vec<Call>,
     webhook: Option<(String, Option<String>)>,
 }
@@ -371,6 +381,21 @@ impl FakeTelegram {
         s.faults.extend(std::iter::repeat_n(fault, n));
     }
 
+    /// Answer the next `n` `sendMessage` calls addressed to any of `chat_ids` with `fault`
+    /// (after any faults already queued for them). Other calls, such as the bot's answers to
+    /// other chats and `getUpdates`, go through; faults from [`FakeTelegram::fail_next`] come
+    /// first.
+    pub fn fail_next_sends_to(&self, chat_ids: &[i64], n: usize, fault: Fault) {
+        let mut s = self.shared.lock();
+        s.targeted
+            .extend(std::iter::repeat_n((chat_ids.to_vec(), fault), n));
+    }
+
+    /// Messages bots deleted with `deleteMessage`, in order: `(chat_id, message_id)`.
+    pub fn deleted(&self) -> Vec<(i64, i64)> {
+        self.shared.lock().deleted.clone()
+    }
+
     /// Every method call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.shared.lock().calls.clone()
@@ -441,9 +466,18 @@ async fn handle(
     if method != Method::GET && method != Method::POST {
         return envelope_err(405, "Method Not Allowed");
     }
+    let params = params(&uri, &headers, &body);
     let fault = {
         let mut s = shared.lock();
-        let fault = s.faults.pop_front();
+        let mut fault = s.faults.pop_front();
+        if fault.is_none() && name.eq_ignore_ascii_case("sendMessage") {
+            let chat = params.as_ref().ok().and_then(|p| int_param(p, "chat_id"));
+            if let Some(pos) =
+                chat.and_then(|c| s.targeted.iter().position(|(to, _)| to.contains(&c)))
+            {
+                fault = Some(s.targeted.remove(pos).1);
+            }
+        }
         s.calls.push(Call {
             method: name.to_owned(),
             at: Instant::now(),
@@ -464,13 +498,17 @@ async fn handle(
                 .into_response();
         }
         Some(Fault::ServerError) => return envelope_err(500, "Internal Server Error"),
+        Some(Fault::Forbidden) => {
+            return envelope_err(403, "Forbidden: bot was blocked by the user");
+        }
+        Some(Fault::BadRequest) => return bad_request("chat not found"),
         Some(Fault::Hang) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return envelope_err(504, "Gateway Timeout");
         }
         None => {}
     }
-    let params = match params(&uri, &headers, &body) {
+    let params = match params {
         Ok(p) => p,
         Err(what) => return bad_request(what),
     };
@@ -480,6 +518,16 @@ async fn handle(
         })),
         "getupdates" => get_updates(shared, &params).await,
         "sendmessage" => send_message(shared, &params),
+        "deletemessage" => {
+            let (Some(chat_id), Some(message_id)) = (
+                int_param(&params, "chat_id"),
+                int_param(&params, "message_id"),
+            ) else {
+                return bad_request("message to delete not found");
+            };
+            shared.lock().deleted.push((chat_id, message_id));
+            envelope_ok(json!(true))
+        }
         "answercallbackquery" => {
             let Some(id) = str_param(&params, "callback_query_id") else {
                 return bad_request("callback_query_id is required");

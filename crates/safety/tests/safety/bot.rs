@@ -392,7 +392,15 @@ async fn duress_and_ordinary_codes_get_the_same_answer_and_only_duress_raises() 
 
     let ask = b.say(&anna, "/checkin").await;
     assert_eq!(ask.text, "Send your code.");
-    let ordinary = b.say(&anna, CODE).await;
+    // The message that carries the code is deleted, so it is not on the phone afterwards.
+    let typed = b.message(&anna, "private", CODE);
+    let typed_id = typed["message"]["message_id"].as_i64().unwrap();
+    let ordinary = b.feed(anna.id, typed).await.last().cloned().unwrap();
+    assert!(
+        b.fake.deleted().contains(&(anna.id, typed_id)),
+        "{:?}",
+        b.fake.deleted()
+    );
     assert!(
         ordinary.text.starts_with("Checked in. Next check-in by"),
         "{}",

@@ -655,3 +655,86 @@ async fn a_send_accepted_but_never_recorded_is_repeated_with_the_same_message_id
         "no Telegram duplicate: nothing was sent"
     );
 }
+
+/// `fault` answers the one send to `refused_chat`: that delivery is escalated on its first
+/// attempt with `error`, with a case event for the dashboard, while every other recipient gets
+/// the alert; nothing is tried again later.
+async fn a_refusal_escalates_at_once_and_the_others_are_delivered(
+    fault: Fault,
+    refused_chat: i64,
+    error: &str,
+) {
+    let r = rig().await;
+    let d = r.deliverer();
+    let (alert, case) = r.raise(Trigger::Contact).await;
+    r.tg.fail_next_sends_to(&[refused_chat], 1, fault);
+    assert_eq!(d.run_once().await.unwrap(), 3);
+
+    let records = r.deliveries(case).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|x| x.status == DeliveryStatus::Escalated)
+        .collect();
+    assert_eq!(refused.len(), 1, "{records:?}");
+    assert_eq!(refused[0].channel, Channel::Telegram);
+    assert_eq!(refused[0].attempts, 1, "no retry for a permanent refusal");
+    assert_eq!(refused[0].last_error.as_deref(), Some(error));
+    let expected_label = if refused_chat == ORG_CHAT {
+        "org:"
+    } else {
+        "contact:"
+    };
+    assert!(refused[0].label.starts_with(expected_label), "{records:?}");
+    for x in records.iter().filter(|x| x.id != refused[0].id) {
+        assert_eq!(x.status, DeliveryStatus::Sent, "{x:?}");
+        assert_eq!(x.attempts, 1);
+    }
+
+    let by = r.sent_by_chat();
+    assert!(!by.contains_key(&refused_chat), "{by:?}");
+    let other = if refused_chat == ORG_CHAT {
+        CONTACT_CHAT
+    } else {
+        ORG_CHAT
+    };
+    assert_eq!(by[&other].len(), 1);
+    assert!(by[&other][0].text.contains(&reference(alert)));
+    assert_eq!(r.smtp.received().len(), 1, "the e-mail went out");
+
+    let events = r.w.safety.stores.case_timeline(case).await.unwrap();
+    let escalated = events
+        .iter()
+        .filter(|e| e.kind == EventKind::DeliveryEscalated)
+        .count();
+    assert_eq!(escalated, 1, "{events:?}");
+
+    // Never tried again, however long the worker runs.
+    r.w.advance(Duration::from_secs(3600));
+    assert_eq!(d.run_once().await.unwrap(), 0);
+    let sends =
+        r.tg.calls()
+            .iter()
+            .filter(|c| c.method == "sendMessage")
+            .count();
+    assert_eq!(sends, 2, "one send per Telegram recipient");
+}
+
+#[tokio::test]
+async fn a_bot_blocked_by_the_contact_is_escalated_at_once() {
+    a_refusal_escalates_at_once_and_the_others_are_delivered(
+        Fault::Forbidden,
+        CONTACT_CHAT,
+        "telegram: 403",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_organisation_chat_is_escalated_at_once() {
+    a_refusal_escalates_at_once_and_the_others_are_delivered(
+        Fault::BadRequest,
+        ORG_CHAT,
+        "telegram: 400",
+    )
+    .await;
+}
