@@ -23,6 +23,17 @@
 //! holding the phone sees is the same) and silently raises an alert ([`Trigger::Duress`]).
 //! Both hashes are compared in constant time, and both always, so timing does not tell which
 //! matched.
+//!
+//! # Guessing the code
+//!
+//! A six-digit code falls to a few hundred thousand tries, so after [`MAX_WRONG_CODES`] wrong
+//! codes within [`WRONG_CODE_WINDOW`] a person's check-ins are refused
+//! ([`CheckIn::TooManyAttempts`]) without looking at the code, until the oldest of those
+//! failures is older than the window. The failures are kept with the login-throttling store
+//! methods, under a keyed hash of the person's reference (no table of its own, nothing that
+//! names the person). The duress code is the one exception: during a lockout it still raises
+//! the alert, and is answered with the very same refusal, so a person forced to check in is
+//! never locked out of calling for help and the one holding the phone sees nothing.
 
 use std::time::Duration;
 
@@ -48,6 +59,25 @@ pub enum CheckIn {
     /// The person has no check-in schedule armed. (The duress code given without a schedule
     /// still raises the alert, and answers `NotArmed` like the ordinary code would.)
     NotArmed,
+    /// Too many wrong codes lately: refused without checking the code, nothing changed. (The
+    /// duress code in this state still raises the alert, and answers `TooManyAttempts` like
+    /// any other code would.)
+    TooManyAttempts,
+}
+
+/// Wrong codes within [`WRONG_CODE_WINDOW`] after which check-ins are refused.
+pub const MAX_WRONG_CODES: u64 = 5;
+
+/// How far back wrong codes count, and so how long a lockout lasts at most.
+pub const WRONG_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The throttling key of a person's wrong codes: a keyed hash, so the store's failure table
+/// never names anyone.
+fn failures_key(safety: &Safety, person: &Person) -> String {
+    safety.hasher.keyed_hash(
+        "talaka.safety.checkin-failures",
+        person.person_ref.as_bytes(),
+    )
 }
 
 /// Check in with `code` now (see [`CheckIn`]).
@@ -61,22 +91,44 @@ pub enum CheckIn {
 /// - With no schedule, the ordinary code answers [`CheckIn::NotArmed`]; so does the duress
 ///   code, after raising the alert: someone forcing a check-in gets the same answer either
 ///   way, and the person's call for help is not lost for want of a schedule.
-/// - Anything else is [`CheckIn::WrongCode`] and changes nothing.
+/// - Anything else is [`CheckIn::WrongCode`], counted as a failure, and changes nothing else.
+/// - After [`MAX_WRONG_CODES`] failures within [`WRONG_CODE_WINDOW`], every code answers
+///   [`CheckIn::TooManyAttempts`] and changes nothing, except that the duress code still
+///   raises the alert (and leaves the schedule as it was, as a refusal would).
+///
+/// Either right code clears the failures: were only the ordinary one to clear them, a later
+/// lockout (or its absence) would tell which code was given.
 pub async fn check_in(
     safety: &Safety,
     person: &Person,
     code: &str,
 ) -> Result<CheckIn, SafetyError> {
+    let store = &safety.stores;
+    let now = safety.clock.now();
+    let key = failures_key(safety, person);
+    // Failures strictly less than the window ago count: the lockout ends the moment the oldest
+    // of them is a full window old.
+    let since = talaka_core::Timestamp(now.minus(WRONG_CODE_WINDOW).0.saturating_add(1));
+    let locked = store.count_login_failures(&key, since).await? >= MAX_WRONG_CODES;
+
     let hash = safety.code_hash(&person.person_ref, code);
     // Both comparisons always run: no early exit that timing could reveal.
     let ordinary = ct_eq(&hash, &person.checkin_code_hash);
     let duress = ct_eq(&hash, &person.duress_code_hash);
+    if locked {
+        if duress {
+            raise_under_lockout(safety, person).await?;
+        }
+        return Ok(CheckIn::TooManyAttempts);
+    }
     if !ordinary && !duress {
+        store
+            .record_login_failure(std::slice::from_ref(&key), now)
+            .await?;
         return Ok(CheckIn::WrongCode);
     }
-    let store = &safety.stores;
+    store.clear_login_failures(&key).await?;
     let current = store.schedule(person.id).await?;
-    let now = safety.clock.now();
     let next = current.map(|s| s.checked_in(now));
     if let Some(next) = &next {
         store.arm_schedule(next).await?;
@@ -98,6 +150,23 @@ pub async fn check_in(
         }
         None => Ok(CheckIn::NotArmed),
     }
+}
+
+/// The duress code during a lockout: raise the alert, then put the schedule back as it was
+/// (raising marks it fired), so that nothing the person's phone shows differs from a refused
+/// ordinary code.
+async fn raise_under_lockout(safety: &Safety, person: &Person) -> Result<(), SafetyError> {
+    let store = &safety.stores;
+    let before = store.schedule(person.id).await?;
+    let outcome = safety.raise(person, Trigger::Duress, None).await?;
+    if let Some(before) = &before {
+        store.arm_schedule(before).await?;
+    }
+    tracing::info!(
+        alert = outcome.alert().0,
+        "check-in with the duress code during a lockout: alert raised"
+    );
+    Ok(())
 }
 
 /// Arm (or re-arm) the person's schedule: a check-in every `interval_hours` (clamped to the

@@ -937,6 +937,8 @@ impl SafetyBot {
                     .await;
             }
             CheckIn::WrongCode => self.say_text(who, "wrong_code", &[]).await,
+            // The duress code during a lockout gets this very answer too (see `checkins`).
+            CheckIn::TooManyAttempts => self.say_text(who, "too_many_codes", &[]).await,
             CheckIn::NotArmed => return self.offer_arm(who, "checkin_not_armed").await,
         }
         Ok(())

@@ -138,10 +138,40 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// Log hygiene (SECURITY-CHECKLIST item 11): none of the registration's answers (the
+/// constants above and `more`), `u`'s chat id, the token, or any text the bot sent `u` is in
+/// the captured TRACE logs.
+fn assert_nothing_logged(b: &Bench, u: &User, more: &[&str]) {
+    let fixed = [
+        NAME,
+        "Markerovich",
+        DOB,
+        CITY,
+        PHONE,
+        "765-43-21",
+        "insulin-marker",
+        "notes-marker",
+        CODE,
+        DURESS,
+        TOKEN,
+        "safety-bot-token",
+    ];
+    let sent = b.fake.sent().into_iter().filter(|s| s.chat_id == u.id);
+    support::assert_not_logged(
+        fixed
+            .iter()
+            .chain(more)
+            .map(|m| (*m).to_owned())
+            .chain([u.id.to_string()])
+            .chain(sent.map(|s| s.text)),
+    );
+}
+
 #[tokio::test]
 async fn registration_by_typed_answers_is_sealed_and_leaves_no_plaintext_in_the_database() {
     let b = Bench::new().await;
-    let anna = user(5001, "en");
+    // A long id: as a decimal string it cannot turn up in the logs by chance.
+    let anna = user(8_105_000_001, "en");
     let intro = b.say(&anna, "/start").await;
     assert!(intro.text.contains("Weather notes"), "{}", intro.text);
     assert_eq!(intro.button_data("Register").as_deref(), Some("reg"));
@@ -194,6 +224,7 @@ async fn registration_by_typed_answers_is_sealed_and_leaves_no_plaintext_in_the_
     assert_eq!(again.person_ref, p.person_ref);
     assert_eq!(details(&b.w, &again).full_name, "Zmitser New");
     assert!(!details(&b.w, &again).public_consent);
+    assert_nothing_logged(&b, &anna, &["Zmitser New"]);
 }
 
 #[tokio::test]
@@ -206,7 +237,7 @@ async fn registration_by_buttons_asks_for_the_organisation_and_cancel_saves_noth
         emails: vec![],
     });
     let b = Bench::with(config).await;
-    let ales = user(5002, "be");
+    let ales = user(8_105_000_002, "be");
 
     // /cancel half-way: nothing is saved.
     b.press(&ales, "reg").await;
@@ -252,6 +283,7 @@ async fn registration_by_buttons_asks_for_the_organisation_and_cancel_saves_noth
     let d = details(&b.w, &p);
     assert_eq!(d.full_name, NAME);
     assert!(d.health.is_empty() && d.notes.is_empty() && !d.public_consent);
+    assert_nothing_logged(&b, &ales, &["call my mum"]);
 }
 
 #[tokio::test]
@@ -509,5 +541,176 @@ impl Now for World {
     fn clock_now(&self) -> talaka_core::Timestamp {
         use talaka_core::Clock;
         self.clock.now()
+    }
+}
+
+/// Log hygiene (SECURITY-CHECKLIST item 11) across everything a person and a contact do with
+/// the bot, with markers no other test uses: registration, an e-mail contact, an invited
+/// contact, check-ins with a wrong, the ordinary and the duress code, a contact's report and
+/// "I am safe". None of it, nor any text the bot sent either of them, is in the TRACE logs.
+#[tokio::test]
+async fn nothing_typed_or_sent_reaches_the_logs() {
+    let b = Bench::new().await;
+    let hanna = user(8_214_630_571, "en");
+    let friend = user(8_214_630_572, "ru");
+    let (name, dob, city) = ("Hanna Logmarker-B7", "1987-11-23", "Logcity-B7");
+    let (phone, health, notes) = ("+375 44 903-17-58", "lm-health-B7", "lm-notes-B7");
+    let (code, duress) = ("8406127395", "5172903846");
+    let email = "hanna.lm-b7@example.org";
+    let answers = [
+        "/register",
+        name,
+        dob,
+        city,
+        phone,
+        health,
+        notes,
+        "yes",
+        code,
+        duress,
+    ];
+    for answer in answers {
+        b.say(&hanna, answer).await;
+    }
+    let p = b.person(&hanna).await.expect("registered");
+
+    b.say(&hanna, "/contacts").await;
+    b.press(&hanna, "email").await;
+    b.say(&hanna, email).await;
+    let list = b.say(&hanna, "/contacts").await;
+    let invite = b.press(&hanna, &list.button_data("Invite").unwrap()).await;
+    let invite_code = invite.text.split_whitespace().nth(2).unwrap().to_owned();
+    b.say(&friend, &format!("/start {invite_code}")).await;
+    assert_eq!(b.w.store.contacts(p.id).await.unwrap().len(), 2);
+
+    let offer = b.say(&hanna, "/checkin").await;
+    b.press(&hanna, &offer.button_data("24").unwrap()).await;
+    b.say(&hanna, "/checkin 1234509876").await;
+    let ok = b.say(&hanna, &format!("/checkin {code}")).await;
+    assert!(ok.text.starts_with("Checked in"), "{}", ok.text);
+
+    let choose = b.say(&friend, "/detained").await;
+    let confirm = b.press(&friend, &choose.button_data(name).unwrap()).await;
+    b.press(&friend, &confirm.button_data("Да").unwrap()).await;
+    b.say(&hanna, "/safe").await;
+    b.say(&hanna, &format!("/checkin {duress}")).await;
+    assert_eq!(
+        b.w.store.open_alert(p.id).await.unwrap().unwrap().trigger,
+        Trigger::Duress
+    );
+
+    let sent = b
+        .fake
+        .sent()
+        .into_iter()
+        .filter(|s| s.chat_id == hanna.id || s.chat_id == friend.id)
+        .map(|s| s.text);
+    let markers = [
+        name,
+        "Logmarker-B7",
+        dob,
+        city,
+        phone,
+        "903-17-58",
+        health,
+        notes,
+        code,
+        duress,
+        email,
+        "lm-b7",
+        &invite_code,
+    ];
+    support::assert_not_logged(
+        markers
+            .iter()
+            .map(|m| (*m).to_owned())
+            .chain([hanna.id.to_string(), friend.id.to_string()])
+            .chain(sent),
+    );
+}
+
+/// A name is free text, newlines included. Were it ever logged, a newline in it could start a
+/// line that looks like the server's own; it never is logged, not even escaped.
+#[tokio::test]
+async fn a_name_with_a_newline_cannot_forge_a_log_line() {
+    let b = Bench::new().await;
+    let u = user(8_214_630_581, "en");
+    let forged = "ERROR talaka_server::auth: nlforge-C3 admin password reset";
+    let name = format!("Ales Nlname-C3\n{forged}");
+    for answer in [
+        "/register",
+        &name,
+        DOB,
+        CITY,
+        PHONE,
+        "skip",
+        "skip",
+        "yes",
+        "60319427",
+        "60319428",
+    ] {
+        b.say(&u, answer).await;
+    }
+    let p = b.person(&u).await.expect("registered");
+    assert_eq!(details(&b.w, &p).full_name, name, "the name is kept whole");
+    // The flows that name the person: the alert raised, and stood down.
+    b.say(&u, "/detained").await;
+    b.w.advance(Duration::from_secs(61));
+    b.say(&u, "/safe").await;
+
+    support::assert_not_logged(["Nlname-C3", "nlforge-C3"]);
+    assert!(
+        !support::logs_text()
+            .lines()
+            .any(|l| l.starts_with("ERROR talaka_server::auth")),
+        "a forged line is in the logs"
+    );
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_are_refused_with_the_lockout_text_in_every_language() {
+    let b = Bench::new().await;
+    for (id, lang, text) in [
+        (
+            8_214_630_591,
+            "en",
+            "Too many wrong codes. Try again later.",
+        ),
+        (
+            8_214_630_592,
+            "be",
+            "Занадта шмат няправільных кодаў. Паспрабуйце пазней.",
+        ),
+        (
+            8_214_630_593,
+            "ru",
+            "Слишком много неверных кодов. Попробуйте позже.",
+        ),
+    ] {
+        // Registered in English; then the phone's language is `lang`.
+        let p = b.register(&user(id, "en")).await;
+        let u = user(id, lang);
+        let offer = b.say(&u, "/checkin").await;
+        let every24 = offer.button_data("24").unwrap();
+        b.press(&u, &every24).await;
+        let mut wrong = Vec::new();
+        for _ in 0..5 {
+            wrong.push(b.say(&u, "/checkin 000000").await.text);
+        }
+        assert!(
+            wrong.iter().all(|t| t == &wrong[0] && t != text),
+            "{wrong:?}"
+        );
+        let locked = b.say(&u, &format!("/checkin {CODE}")).await;
+        assert_eq!(locked.text, text);
+        // Asked for the code first, then typed: the same refusal.
+        b.say(&u, "/checkin").await;
+        assert_eq!(b.say(&u, CODE).await.text, text);
+        // The duress code gets the very same answer, and raises the alert.
+        let duress = b.say(&u, &format!("/checkin {DURESS}")).await;
+        assert_eq!(duress.text, locked.text);
+        assert_eq!(duress.buttons(), locked.buttons());
+        let alert = b.w.store.open_alert(p.id).await.unwrap().unwrap();
+        assert_eq!(alert.trigger, Trigger::Duress);
     }
 }

@@ -342,3 +342,111 @@ async fn check_in_flows_leave_no_personal_data_in_the_database() {
         assert!(!contains(m), "{m} is in the database file");
     }
 }
+
+async fn check(r: &Rig, code: &str) -> CheckIn {
+    checkins::check_in(&r.w.safety, &r.person, code)
+        .await
+        .unwrap()
+}
+
+/// Five wrong codes: the sixth attempt is refused, the right code included, for the rest of
+/// the 15 minutes; then the right code works again, and it resets the count.
+#[tokio::test]
+async fn five_wrong_codes_lock_check_ins_for_fifteen_minutes() {
+    let r = armed().await;
+    let schedule = r.w.safety.stores.schedule(r.person.id).await.unwrap();
+    for i in 0..5 {
+        assert_eq!(check(&r, "000000").await, CheckIn::WrongCode, "attempt {i}");
+        r.w.advance(Duration::from_secs(10));
+    }
+    assert_eq!(check(&r, CHECKIN_CODE).await, CheckIn::TooManyAttempts);
+    assert_eq!(check(&r, "000000").await, CheckIn::TooManyAttempts);
+    assert_eq!(
+        r.w.safety.stores.schedule(r.person.id).await.unwrap(),
+        schedule,
+        "a refused check-in moves nothing"
+    );
+    // Still locked just before the first failure is 15 minutes old (refusals do not count).
+    r.w.advance(15 * MINUTE - Duration::from_secs(51));
+    assert_eq!(check(&r, CHECKIN_CODE).await, CheckIn::TooManyAttempts);
+    // 15 minutes after the first failure only four count: the right code works.
+    r.w.advance(Duration::from_secs(1));
+    let CheckIn::Accepted(s) = check(&r, CHECKIN_CODE).await else {
+        panic!("the right code works again after the window");
+    };
+    assert_eq!(s.deadline, r.w.clock.now().plus(24 * HOUR));
+    // ...and it cleared the count: four more wrong codes do not lock.
+    for _ in 0..4 {
+        assert_eq!(check(&r, "000000").await, CheckIn::WrongCode);
+    }
+    assert!(matches!(
+        check(&r, CHECKIN_CODE).await,
+        CheckIn::Accepted(_)
+    ));
+    assert!(
+        r.w.safety
+            .stores
+            .open_alert(r.person.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The duress code during a lockout still raises the alert, answers exactly as the refused
+/// ordinary code does, and leaves the schedule as a refusal would.
+#[tokio::test]
+async fn the_duress_code_still_alerts_during_a_lockout_and_looks_refused() {
+    let r = armed().await;
+    let d = r.deliverer();
+    for _ in 0..5 {
+        check(&r, "123123").await;
+    }
+    let before = r.w.safety.stores.schedule(r.person.id).await.unwrap();
+    let refused = check(&r, CHECKIN_CODE).await;
+    assert_eq!(refused, CheckIn::TooManyAttempts);
+    assert!(
+        r.w.safety
+            .stores
+            .open_alert(r.person.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let duress = check(&r, DURESS_CODE).await;
+    assert_eq!(duress, refused);
+    let alert =
+        r.w.safety
+            .stores
+            .open_alert(r.person.id)
+            .await
+            .unwrap()
+            .expect("the duress code raised the alert");
+    assert_eq!(alert.trigger, Trigger::Duress);
+    assert_eq!(
+        r.w.safety.stores.schedule(r.person.id).await.unwrap(),
+        before,
+        "the schedule looks as after a refusal"
+    );
+    assert_eq!(d.run_once().await.unwrap(), 3);
+    assert!(r.sent_by_chat()[&CONTACT_CHAT][0].text.contains("duress"));
+    assert!(!r.sent_by_chat().contains_key(&PERSON_CHAT));
+}
+
+/// Either right code clears the count: were only the ordinary one to, a lockout after the next
+/// wrong codes would tell that the duress code was given.
+#[tokio::test]
+async fn the_duress_code_resets_the_count_like_the_ordinary_one() {
+    let r = armed().await;
+    for _ in 0..4 {
+        check(&r, "000000").await;
+    }
+    assert!(matches!(check(&r, DURESS_CODE).await, CheckIn::Duress(_)));
+    for _ in 0..4 {
+        assert_eq!(check(&r, "000000").await, CheckIn::WrongCode);
+    }
+    assert!(matches!(
+        check(&r, CHECKIN_CODE).await,
+        CheckIn::Accepted(_)
+    ));
+}

@@ -234,6 +234,25 @@ fn statuses(records: &[DeliveryRecord]) -> Vec<DeliveryStatus> {
     records.iter().map(|r| r.status).collect()
 }
 
+/// Log hygiene (SECURITY-CHECKLIST item 11): no personal marker, address, token or text this
+/// rig sent is in the TRACE logs. (The chat ids here are short enough to be a port number by
+/// chance; the last test checks long, unique ones.)
+fn assert_nothing_logged(r: &Rig) {
+    let texts = r.tg.sent().into_iter().map(|s| s.text);
+    let mails = r.smtp.received().into_iter().flat_map(|m| {
+        let body = m.body_text().unwrap();
+        [m.subject().unwrap(), body]
+    });
+    support::assert_not_logged(
+        MARKERS
+            .iter()
+            .chain(&[PHONE, ORG_EMAIL, TOKEN, "test-token"])
+            .map(|m| (*m).to_owned())
+            .chain(texts)
+            .chain(mails),
+    );
+}
+
 #[tokio::test]
 async fn an_alert_waits_out_its_cancel_window_then_reaches_every_recipient() {
     let r = rig().await;
@@ -260,6 +279,7 @@ async fn an_alert_waits_out_its_cancel_window_then_reaches_every_recipient() {
     // Nothing left to do.
     assert_eq!(d.run_once().await.unwrap(), 0);
     assert_eq!(r.tg.sent().len(), 2);
+    assert_nothing_logged(&r);
 }
 
 #[tokio::test]
@@ -299,6 +319,7 @@ async fn a_stand_down_reaches_everyone_the_alert_reached() {
             .iter()
             .all(|s| *s == DeliveryStatus::Sent)
     );
+    assert_nothing_logged(&r);
 }
 
 #[tokio::test]
@@ -737,4 +758,139 @@ async fn an_unknown_organisation_chat_is_escalated_at_once() {
         "telegram: 400",
     )
     .await;
+}
+
+/// Log hygiene (SECURITY-CHECKLIST item 11) through every path of the worker, with markers no
+/// other test uses: an alert and its stand-down to a Telegram contact, an e-mail contact, the
+/// organisation's chat and mailbox, through flood control, a 500, an SMTP 451 and an SMTP 550
+/// (escalated). No personal field, chat id, address, token or sent text is in the TRACE logs.
+#[tokio::test]
+async fn no_personal_data_address_or_message_reaches_the_logs() {
+    const PERSON: i64 = 7_305_118_246;
+    const FRIEND: i64 = 7_305_118_247;
+    const ORG: i64 = 7_305_118_248;
+    const FRIEND_EMAIL: &str = "friend.lm-d4@example.net";
+    const DUTY_EMAIL: &str = "duty.lm-d4@example.org";
+    let mut config = config();
+    config.organisations[0].telegram_chat_ids = vec![ORG];
+    config.organisations[0].emails = vec![DUTY_EMAIL.into()];
+    let w = support::world_with(config).await;
+    let s = &w.safety;
+    let person_ref = "ref-hygiene-4";
+    let details = PersonDetails {
+        full_name: "Lmname-D4 Surname".into(),
+        date_of_birth: "Lmdob-D4".into(),
+        city: "Lmcity-D4".into(),
+        relative_phone: "+375 33 486-20-71".into(),
+        health: "Lmhealth-D4".into(),
+        notes: "Lmnotes-D4".into(),
+        public_consent: true,
+    };
+    let reach = Reach {
+        chat_id: PERSON,
+        language: "en".into(),
+    };
+    let person = s
+        .stores
+        .save_person(&NewPerson {
+            pseudonym: s.telegram_pseudonym(PERSON),
+            person_ref: person_ref.into(),
+            details: details.seal(&s.keys, person_ref),
+            reach: reach.seal(&s.keys, person_ref),
+            organisation: "viasna".into(),
+            checkin_code_hash: s.code_hash(person_ref, "4815162342"),
+            duress_code_hash: s.code_hash(person_ref, "2718281828"),
+            at: T0,
+        })
+        .await
+        .unwrap();
+    let contacts = [
+        (
+            Address::Telegram {
+                chat_id: FRIEND,
+                language: "be".into(),
+            },
+            Some(s.telegram_pseudonym(FRIEND)),
+        ),
+        (
+            Address::Email {
+                address: FRIEND_EMAIL.into(),
+                language: "ru".into(),
+            },
+            None,
+        ),
+    ];
+    for (address, pseudonym) in contacts {
+        s.stores
+            .add_contact(
+                person.id,
+                &NewContact {
+                    channel: address.channel(),
+                    pseudonym,
+                    address_key: s.address_key(&address),
+                    address: address.seal(&s.keys, person_ref),
+                    at: T0,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let r = Rig {
+        tg: FakeTelegram::start(TOKEN).await.unwrap(),
+        smtp: FakeSmtp::start().await.unwrap(),
+        person,
+        w,
+    };
+    let d = r.deliverer();
+    let (_, case) = r.raise(Trigger::Contact).await;
+    r.tg.fail_next(1, Fault::RateLimited { retry_after: 1 });
+    r.tg.fail_next(1, Fault::ServerError);
+    r.smtp.fail_next(1, SmtpFault::Transient);
+    d.run_once().await.unwrap();
+    r.w.advance(Duration::from_secs(10));
+    d.run_once().await.unwrap();
+    r.w.safety.stand_down(&r.person).await.unwrap();
+    r.smtp.fail_next(1, SmtpFault::Permanent);
+    d.run_once().await.unwrap();
+    r.w.advance(Duration::from_secs(60));
+    d.run_once().await.unwrap();
+    let records = r.deliveries(case).await;
+    assert!(
+        records
+            .iter()
+            .any(|x| x.status == DeliveryStatus::Escalated),
+        "{records:?}"
+    );
+    assert!(r.tg.sent().len() >= 4, "{:?}", r.tg.sent());
+    assert!(r.smtp.received().len() >= 2);
+
+    let texts = r.tg.sent().into_iter().map(|s| s.text);
+    let mails = r.smtp.received().into_iter().flat_map(|m| {
+        let body = m.body_text().unwrap();
+        [m.subject().unwrap(), body]
+    });
+    let markers = [
+        "Lmname-D4",
+        "Lmdob-D4",
+        "Lmcity-D4",
+        "+375 33 486-20-71",
+        "486-20-71",
+        "Lmhealth-D4",
+        "Lmnotes-D4",
+        "4815162342",
+        "2718281828",
+        FRIEND_EMAIL,
+        DUTY_EMAIL,
+        "lm-d4",
+        TOKEN,
+        "test-token",
+    ];
+    support::assert_not_logged(
+        markers
+            .iter()
+            .map(|m| (*m).to_owned())
+            .chain([PERSON, FRIEND, ORG].map(|id| id.to_string()))
+            .chain(texts)
+            .chain(mails),
+    );
 }

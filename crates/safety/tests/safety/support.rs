@@ -1,10 +1,13 @@
 //! What every Safety test needs: a real SQLite file (migrated), a fresh safety key file, a
-//! [`Safety`] on a [`ManualClock`] the test moves by hand, and marker-laden personal details.
+//! [`Safety`] on a [`ManualClock`] the test moves by hand, and marker-laden personal details;
+//! and every log line the binary writes, at every level, for the log-hygiene checks
+//! (SECURITY-CHECKLIST item 11).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use talaka_core::config::{OrganisationConfig, SafetyConfig};
@@ -40,7 +43,84 @@ pub fn config() -> SafetyConfig {
     }
 }
 
+/// The log lines of the whole test binary (the `log` records of reqwest, hyper and sqlx
+/// included), captured from the first [`world`] on.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Install the process-wide TRACE capture (once) and return it.
+pub fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        // No timestamps: their digits could match a code or chat id by chance, and the checks
+        // below look for exactly such digits.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .try_init();
+        captured
+    })
+}
+
+/// Everything logged so far by every test of the binary.
+pub fn logs_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+/// Fail if any of `secrets` is in the captured logs. Tests run in parallel into one capture,
+/// so each test passes the markers only it uses: a hit is then its own leak.
+pub fn assert_not_logged<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) {
+    let logs = logs_text();
+    assert!(
+        logs.contains("safety"),
+        "the logs were not captured: {} bytes",
+        logs.len()
+    );
+    for s in secrets {
+        let s = s.as_ref();
+        assert!(!s.is_empty(), "an empty marker checks nothing");
+        assert!(!logged(&logs, s), "{s:?} reached the logs");
+    }
+}
+
+/// Whether `marker` is in `logs`. A marker of digits only (a code, a chat id) counts only as a
+/// whole number: not inside a longer one, nor as the decimals of a duration ("1.739146ms").
+fn logged(logs: &str, marker: &str) -> bool {
+    if !marker.bytes().all(|b| b.is_ascii_digit()) {
+        return logs.contains(marker);
+    }
+    let bytes = logs.as_bytes();
+    logs.match_indices(marker).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let end = at + marker.len();
+        let after = bytes.get(end).copied();
+        let after2 = bytes.get(end + 1).copied();
+        let digit = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit());
+        let longer = digit(before) || digit(after);
+        let decimals = before == Some(b'.') || (after == Some(b'.') && digit(after2));
+        !longer && !decimals
+    })
+}
+
 pub async fn world_with(config: SafetyConfig) -> World {
+    logs();
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("talaka.db");
     let store = Arc::new(SqliteStore::open(&db_path).await.unwrap());

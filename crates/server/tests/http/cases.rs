@@ -611,3 +611,165 @@ pub async fn closed_cases_lose_their_details_after_the_retention_period_on(app: 
     // The open case keeps its details.
     assert!(case_of(&app, open).await.details.is_some());
 }
+
+/// SECURITY-CHECKLIST item 9 on PostgreSQL: a case with a unique marker in every personal
+/// field (the registered details, the custody place, the sentence, a note, a contact's e-mail
+/// address and the deliveries to it) leaves none of them in a `pg_dump` of its schema, neither
+/// as text nor as the hex of a `bytea`; and a sealed value with one byte changed does not open.
+#[tokio::test]
+async fn nothing_personal_of_a_case_in_a_pg_dump_and_a_tampered_seal_does_not_open() {
+    use talaka_core::Clock;
+    use talaka_safety::{Address, OpenError, PersonDetails, Purpose};
+    use talaka_store::safety::{Channel, NewContact, Trigger};
+
+    let Some((store, db)) = talaka_store_postgres::testing::test_store().await else {
+        return;
+    };
+    let app = spawn_app_on(
+        std::sync::Arc::new(store) as std::sync::Arc<dyn Stores>,
+        |_| {},
+    )
+    .await;
+    const NAME: &str = "MARKER-pg-Hanna-c81d";
+    const PLACE: &str = "MARKER-pg-Zhodino-cell-5e07";
+    const TERM: &str = "MARKER-pg-three-years-b2a9";
+    const NOTE: &str = "MARKER-pg-note-visited-3f6c";
+    const EMAIL: &str = "marker-pg-sister-90ad@example.org";
+    let safety = give_safety(&app, false);
+    let case = new_case(&safety, NAME, true).await;
+
+    let lawyer = app.signed_in("lawyer1", Role::Lawyer).await;
+    let base = case_path(case);
+    for fields in [
+        vec![("status", "in_custody"), ("custody", PLACE)],
+        vec![("status", "sentenced"), ("sentence", TERM)],
+    ] {
+        let res = lawyer.post_form(&format!("{base}/status"), &fields).await;
+        assert_eq!(res.status(), 303, "{fields:?}");
+    }
+    let res = lawyer
+        .post_form(&format!("{base}/notes"), &[("note", NOTE)])
+        .await;
+    assert_eq!(res.status(), 303);
+
+    // An e-mail contact, and an alert that has a delivery to it: the first alert is sent and
+    // stood down, then a contact's report raises the next one.
+    let c = case_of(&app, case).await;
+    let person = safety
+        .stores
+        .person(c.person.expect("the person"))
+        .await
+        .expect("person")
+        .expect("registered");
+    let address = Address::Email {
+        address: EMAIL.into(),
+        language: "en".into(),
+    };
+    safety
+        .stores
+        .add_contact(
+            person.id,
+            &NewContact {
+                channel: Channel::Email,
+                pseudonym: None,
+                address_key: safety.address_key(&address),
+                address: address.seal(&safety.keys, &person.person_ref),
+                at: app.clock.now(),
+            },
+        )
+        .await
+        .expect("contact");
+    app.clock.advance(Duration::from_secs(61));
+    let now = app.clock.now();
+    for d in safety
+        .stores
+        .claim_deliveries(now, now.plus(Duration::from_secs(60)), 100)
+        .await
+        .expect("claim")
+    {
+        assert!(
+            safety
+                .stores
+                .delivery_sent(d.id, d.attempt, now)
+                .await
+                .expect("sent")
+        );
+    }
+    safety.stand_down(&person).await.expect("stand down");
+    let raised = safety
+        .raise(&person, Trigger::Contact, None)
+        .await
+        .expect("raise");
+    let deliveries = safety
+        .stores
+        .case_deliveries(raised.case())
+        .await
+        .expect("deliveries");
+    assert!(
+        deliveries.iter().any(|d| d.channel == Channel::Email),
+        "a delivery to the e-mail contact: {deliveries:?}"
+    );
+
+    let url = std::env::var("TEST_DATABASE_URL").expect("set when a test store exists");
+    let out = std::process::Command::new("pg_dump")
+        .arg("--no-owner")
+        .arg(format!("--schema={}", db.schema()))
+        .arg(format!("--dbname={url}"))
+        .output()
+        .expect("pg_dump must be installed beside PostgreSQL");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = out.stdout;
+    let found = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
+    // The check reads a dump with the case, its contact and its deliveries in it.
+    assert!(
+        found(person.person_ref.as_bytes()),
+        "the dump lacks the case"
+    );
+    assert!(found(b"safety_deliveries") && found(b"safety_contacts"));
+    for marker in [NAME, PLACE, TERM, NOTE, EMAIL, "marker-pg-sister"] {
+        let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!found(marker.as_bytes()), "{marker} is in the pg_dump");
+        assert!(!found(hex.as_bytes()), "{marker} is in the pg_dump as hex");
+    }
+
+    // A sealed value with any one byte changed does not open.
+    let c = case_of(&app, case).await;
+    let sealed = [
+        (Purpose::Details, c.details.clone().expect("details")),
+        (Purpose::Custody, c.custody.clone().expect("custody")),
+        (Purpose::Sentence, c.sentence.clone().expect("sentence")),
+    ];
+    for (purpose, value) in sealed {
+        assert!(
+            safety.keys.open(purpose, &c.person_ref, &value).is_ok(),
+            "{purpose:?} opens untouched"
+        );
+        for at in [6, value.0.len() / 2, value.0.len() - 1] {
+            let mut bad = value.clone();
+            bad.0[at] ^= 0x01;
+            assert!(
+                matches!(
+                    safety.keys.open(purpose, &c.person_ref, &bad),
+                    Err(OpenError::Tampered)
+                ),
+                "{purpose:?} byte {at}"
+            );
+        }
+    }
+    let details = PersonDetails::open(&safety.keys, &person.person_ref, &person.details)
+        .expect("the details open");
+    assert_eq!(details.full_name, NAME);
+    let mut bad = person.details.clone();
+    let last = bad.0.len() - 1;
+    bad.0[last] ^= 0x80;
+    assert!(matches!(
+        PersonDetails::open(&safety.keys, &person.person_ref, &bad),
+        Err(OpenError::Tampered)
+    ));
+    drop(app);
+    db.cleanup().await;
+}
