@@ -156,6 +156,7 @@ impl FakeSmtp {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
+                    let _ = stream.set_nodelay(true);
                     while sessions.try_join_next().is_some() {}
                     let fault = {
                         let mut s = shared.lock();
@@ -252,9 +253,12 @@ async fn serve(
     conn: &mut BufReader<TcpStream>,
     fault: Option<SmtpFault>,
 ) -> std::io::Result<()> {
+    // One write per reply: two small writes would meet Nagle's algorithm and the client's
+    // delayed acknowledgement, and every session would stall for tens of milliseconds.
     async fn reply(conn: &mut BufReader<TcpStream>, text: &str) -> std::io::Result<()> {
-        conn.get_mut().write_all(text.as_bytes()).await?;
-        conn.get_mut().write_all(b"\r\n").await
+        conn.get_mut()
+            .write_all(format!("{text}\r\n").as_bytes())
+            .await
     }
     reply(conn, "220 127.0.0.1 fake ESMTP ready").await?;
     if fault == Some(SmtpFault::Drop) {

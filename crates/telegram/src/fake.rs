@@ -334,9 +334,9 @@ impl FakeTelegram {
         let s = self.shared.lock();
         s.sent
             .iter()
-            .cloned()
             .zip(s.sent_at.iter().copied())
             .skip(skip)
+            .map(|(m, at)| (m.clone(), at))
             .collect()
     }
 
