@@ -51,7 +51,7 @@ use std::time::Duration;
 use talaka_core::Timestamp;
 use talaka_core::config::SafetyConfig;
 use talaka_mail::{EmailAddress, MailError, SmtpClient};
-use talaka_store::safety::{ClaimedDelivery, MessageKind, Trigger};
+use talaka_store::safety::{Channel, ClaimedDelivery, MessageKind, Trigger};
 use talaka_telegram::{BotApi, RetryPolicy, SendMessage, TelegramError};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -276,16 +276,7 @@ impl Deliverer {
             let permits = permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let (id, attempt) = (d.id.0, d.attempt);
-                match this.deliver(d).await {
-                    Ok(r) => tracing::debug!(delivery = id, attempt, result = ?r, "delivery done"),
-                    Err(e) => tracing::error!(
-                        delivery = id,
-                        attempt,
-                        error = %e,
-                        "could not record a delivery's result; it is retried after its lease"
-                    ),
-                }
+                this.deliver_logged(d).await;
             });
         }
         while let Some(joined) = tasks.join_next().await {
@@ -534,14 +525,23 @@ impl Deliverer {
         Ok(result)
     }
 
-    /// Deliver until `shutdown` turns `true` (or its sender is dropped). Due deliveries go out
-    /// back to back; when none is due the worker sleeps until the earliest of: the next due
-    /// time the store knows, `idle_poll`, a wake-up (`safety.wake`: something was queued), or
-    /// shutdown. A send in hand when shutdown comes is finished and recorded first. Store
-    /// errors are logged and retried after `idle_poll`; they never end the loop.
+    /// Deliver until `shutdown` turns `true` (or its sender is dropped), as a pipeline: due
+    /// deliveries are claimed whenever there is room, and each channel has its own
+    /// `concurrency` of sends in flight, so a slow SMTP relay never holds up Telegram alerts
+    /// (nor the other way round), and a new alert does not wait for an earlier batch to
+    /// finish. When nothing is due the worker sleeps until the next due time, a wake-up from
+    /// a raise, the idle poll, or shutdown. Sends still in flight at shutdown are cancelled;
+    /// their leases lapse and they are sent again.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let s = self.inner.settings;
         let safety = self.inner.safety.clone();
+        let per_channel = s.concurrency.max(1);
+        let telegram_permits = Arc::new(Semaphore::new(per_channel));
+        let email_permits = Arc::new(Semaphore::new(per_channel));
+        // Claimed and not yet recorded: at most this many, so leases are not wasted on rows
+        // that would only wait for a permit.
+        let most_in_flight = 2 * per_channel;
+        let mut in_flight: JoinSet<()> = JoinSet::new();
         tracing::info!("safety delivery worker started");
         loop {
             if *shutdown.borrow_and_update() {
@@ -551,10 +551,50 @@ impl Deliverer {
             let woken = safety.wake.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            while let Some(joined) = in_flight.try_join_next() {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    tracing::error!("a delivery task panicked; it is retried after its lease");
+                }
+            }
+            let room = most_in_flight.saturating_sub(in_flight.len());
             let mut sleep_for = s.idle_poll;
-            match self.run_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => match safety.stores.next_delivery_at().await {
+            let mut claimed_any = false;
+            if room > 0 {
+                let now = safety.clock.now();
+                let limit = u32::try_from(room).unwrap_or(u32::MAX).min(s.batch.max(1));
+                match safety
+                    .stores
+                    .claim_deliveries(now, now.plus(s.lease), limit)
+                    .await
+                {
+                    Ok(claimed) => {
+                        claimed_any = !claimed.is_empty();
+                        for d in claimed {
+                            let permits = match d.channel {
+                                Channel::Telegram => telegram_permits.clone(),
+                                Channel::Email => email_permits.clone(),
+                            };
+                            let this = self.clone();
+                            in_flight.spawn(async move {
+                                let _permit = permits.acquire_owned().await;
+                                this.deliver_logged(d).await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "safety delivery: store error, retrying after the idle poll"
+                    ),
+                }
+            }
+            if claimed_any && in_flight.len() < most_in_flight {
+                // There may be more due right now.
+                continue;
+            }
+            if !claimed_any {
+                match safety.stores.next_delivery_at().await {
                     Ok(Some(at)) => {
                         let ms = at.millis().saturating_sub(safety.clock.now().millis());
                         // Due already but not claimable (another worker holds it): look again
@@ -564,15 +604,12 @@ impl Deliverer {
                     }
                     Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, "safety delivery: store error"),
-                },
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "safety delivery: store error, retrying after the idle poll"
-                ),
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(sleep_for) => {}
                 () = &mut woken => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
@@ -580,7 +617,22 @@ impl Deliverer {
                 }
             }
         }
+        in_flight.abort_all();
         tracing::info!("safety delivery worker stopped");
+    }
+
+    /// [`Deliverer::deliver`], with the outcome logged (ids only).
+    async fn deliver_logged(&self, d: ClaimedDelivery) {
+        let (id, attempt) = (d.id.0, d.attempt);
+        match self.deliver(d).await {
+            Ok(r) => tracing::debug!(delivery = id, attempt, result = ?r, "delivery done"),
+            Err(e) => tracing::error!(
+                delivery = id,
+                attempt,
+                error = %e,
+                "could not record a delivery's result; it is retried after its lease"
+            ),
+        }
     }
 }
 

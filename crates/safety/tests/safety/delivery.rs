@@ -894,3 +894,49 @@ async fn no_personal_data_address_or_message_reaches_the_logs() {
             .chain(mails),
     );
 }
+
+/// The running worker is a pipeline with a concurrency per channel: an SMTP relay that hangs
+/// holds up neither the alert's Telegram messages nor what is queued after it.
+#[tokio::test]
+async fn a_hanging_smtp_relay_does_not_hold_up_telegram() {
+    let r = rig().await;
+    let d = DeliverySettings {
+        // Each send is cut off at a third of the lease: the hanging e-mail at 4 s.
+        lease: Duration::from_secs(12),
+        idle_poll: Duration::from_secs(60),
+        ..settings()
+    };
+    let worker = deliverer_with(&r.w, &r.tg, &r.smtp, d);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stopped));
+    r.smtp.fail_next(1, SmtpFault::Hang);
+    let started = std::time::Instant::now();
+    r.raise(Trigger::Contact).await;
+    assert!(
+        r.tg.wait_for_sent(2, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the Telegram messages went out while the e-mail hung"
+    );
+    // Queued after the hanging e-mail: the stand-down's Telegram messages go out at once too.
+    r.w.safety.stand_down(&r.person).await.unwrap();
+    assert!(
+        r.tg.wait_for_sent(4, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the stand-down went out while the e-mail hung"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "before the hanging send's timeout: {:?}",
+        started.elapsed()
+    );
+    // The hung e-mail times out and is retried after its back-off; the stand-down e-mail
+    // (a fresh session) is delivered meanwhile.
+    assert!(r.smtp.wait_for(1, Duration::from_secs(8)).await.is_some());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .unwrap();
+}
