@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod csv;
 pub mod jobs;
 pub mod secret;
+pub mod texts;
 pub mod time;
 pub mod user;
 

@@ -710,19 +710,7 @@ async fn nothing_personal_of_a_case_in_a_pg_dump_and_a_tampered_seal_does_not_op
         "a delivery to the e-mail contact: {deliveries:?}"
     );
 
-    let url = std::env::var("TEST_DATABASE_URL").expect("set when a test store exists");
-    let out = std::process::Command::new("pg_dump")
-        .arg("--no-owner")
-        .arg(format!("--schema={}", db.schema()))
-        .arg(format!("--dbname={url}"))
-        .output()
-        .expect("pg_dump must be installed beside PostgreSQL");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump = out.stdout;
+    let dump = pg_dump(&db);
     let found = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
     // The check reads a dump with the case, its contact and its deliveries in it.
     assert!(

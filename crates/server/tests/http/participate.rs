@@ -850,19 +850,7 @@ async fn nothing_personal_in_a_pg_dump() {
     import(app.store.as_ref()).await;
     let sent = send_personal_data(&app).await;
 
-    let url = std::env::var("TEST_DATABASE_URL").expect("set when a test store exists");
-    let out = std::process::Command::new("pg_dump")
-        .arg("--no-owner")
-        .arg(format!("--schema={}", db.schema()))
-        .arg(format!("--dbname={url}"))
-        .output()
-        .expect("pg_dump must be installed beside PostgreSQL");
-    assert!(
-        out.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dump = out.stdout;
+    let dump = pg_dump(&db);
     assert!(contains(&dump, b"Web test election"), "the dump is empty");
     assert!(
         contains(&dump, b"photos"),

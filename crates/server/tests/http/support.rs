@@ -436,3 +436,20 @@ pub async fn new_case(
         .expect("raise")
         .case()
 }
+
+/// A `pg_dump` of the test's own schema, for checks that nothing personal is in it.
+pub fn pg_dump(db: &talaka_store_postgres::testing::TestDb) -> Vec<u8> {
+    let url = std::env::var("TEST_DATABASE_URL").expect("set when a test store exists");
+    let out = std::process::Command::new("pg_dump")
+        .arg("--no-owner")
+        .arg(format!("--schema={}", db.schema()))
+        .arg(format!("--dbname={url}"))
+        .output()
+        .expect("pg_dump must be installed beside PostgreSQL");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
