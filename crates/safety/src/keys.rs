@@ -212,6 +212,11 @@ impl Keyring {
         Secret::new(s)
     }
 
+    /// How many keys the file holds (more than one during a rotation).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// The number of the key new seals are made with.
     pub fn current_id(&self) -> u32 {
         self.keys.first().map_or(0, |k| k.id)

@@ -140,6 +140,13 @@ pub fn check_config(config: &Config) -> Result<(), SafetySetupError> {
                 o.key
             )));
         }
+        // Telegram gives groups and channels negative ids: alerts go to named people only.
+        if o.telegram_chat_ids.iter().any(|&id| id <= 0) {
+            return Err(SafetySetupError::Organisation(format!(
+                "{:?} lists a group or channel (a chat id below 1); alerts go only to people's private chats with the bot",
+                o.key
+            )));
+        }
         if o.telegram_chat_ids.is_empty() && o.emails.is_empty() {
             return Err(SafetySetupError::Organisation(format!(
                 "{:?} has no recipients (telegram_chat_ids or emails)",

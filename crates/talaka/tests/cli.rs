@@ -367,6 +367,7 @@ fn a_config_file_is_read_and_checked() {
     let out = run(cmd);
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("127.0.0.1:9999"), "{}", out.stdout);
+    assert!(out.stdout.contains("safety:       off"), "{}", out.stdout);
     assert!(
         out.stdout.contains("postgres://talaka:***@db/talaka"),
         "{}",
@@ -508,6 +509,20 @@ fn serve_refuses_the_safety_module_without_a_private_key_file_or_a_bot() {
         .expect("chmod");
     let out = serve(&config);
     assert!(out.one_error_line().contains("chmod 600"), "{out:?}");
+    std::fs::set_permissions(key_path(&install), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    // `config check` says the module is on, with what, without the token.
+    let mut check = install.cmd(&["config", "check"]);
+    check.env("TALAKA_CONFIG", &config);
+    let out = run(check);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("safety:       on (bot: polling, 1 organisation(s)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("safety-token"), "{}", out.stdout);
     assert!(
         !install.db_path().exists(),
         "the settings and the key file are checked before the database is opened"

@@ -146,6 +146,8 @@ fn bad_safety_settings_are_refused_before_anything_starts() {
         refused(&|c| c.safety.organisations[0].telegram_chat_ids.clear()),
         SafetySetupError::Organisation(_)
     ));
+    let e = refused(&|c| c.safety.organisations[0].telegram_chat_ids = vec![-1001234567890]);
+    assert!(e.to_string().contains("group or channel"), "{e}");
     let e = refused(&|c| c.safety.organisations[0].emails = vec!["duty@example.org".into()]);
     assert!(e.to_string().contains("smtp.host"), "{e}");
     assert!(matches!(

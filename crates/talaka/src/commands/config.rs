@@ -35,6 +35,24 @@ fn check(loaded: &Loaded) -> Result<String> {
     c.secret_key()?;
     let https = c.is_https()?;
     talaka_server::ServerSettings::from_config(c)?;
+    talaka_server::safety_bot::check_config(c)?;
+    let safety = if c.safety.enabled {
+        let path = c.safety.key_path(&c.data_dir);
+        let keys = crate::commands::safety::load_keyring(&path)?;
+        format!(
+            "on (bot: {}, {} organisation(s), key file {} with {} key(s), current {})",
+            match c.safety.telegram.mode {
+                talaka_core::config::TelegramMode::Webhook => "webhook",
+                _ => "polling",
+            },
+            c.safety.organisations.len(),
+            path.display(),
+            keys.key_count(),
+            keys.current_id()
+        )
+    } else {
+        "off".to_owned()
+    };
     let source = match &loaded.source {
         Some(p) => p.display().to_string(),
         None => "none (built-in defaults)".to_owned(),
@@ -53,7 +71,8 @@ fn check(loaded: &Loaded) -> Result<String> {
          \x20 public URL:   {}\n\
          \x20 cookies:      {cookies}\n\
          \x20 secret key:   set\n\
-         \x20 log:          {} ({})\n",
+         \x20 log:          {} ({})\n\
+         \x20 safety:       {safety}\n",
         c.data_dir.display(),
         database.redacted(),
         c.server.bind,
