@@ -68,6 +68,7 @@ fn config() -> SafetyConfig {
             name: "Bench".into(),
             telegram_chat_ids: vec![],
             emails: vec!["duty@bench.example".into()],
+            language: String::new(),
         }],
         ..SafetyConfig::default()
     }

@@ -364,6 +364,9 @@ pub struct OrganisationConfig {
     pub telegram_chat_ids: Vec<i64>,
     /// E-mail addresses of the duty desk.
     pub emails: Vec<String>,
+    /// The language alerts to these recipients are written in: `en`, `be` or `ru` (empty:
+    /// English).
+    pub language: String,
 }
 
 impl Default for SafetyConfig {

@@ -109,11 +109,11 @@ impl Safety {
                 .iter()
                 .map(|&chat_id| Address::Telegram {
                     chat_id,
-                    language: String::new(),
+                    language: org.language.clone(),
                 })
                 .chain(org.emails.iter().map(|e| Address::Email {
                     address: e.clone(),
-                    language: String::new(),
+                    language: org.language.clone(),
                 }));
             for (i, a) in addresses.enumerate() {
                 out.push(NewRecipient {

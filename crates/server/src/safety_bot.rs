@@ -140,6 +140,12 @@ pub fn check_config(config: &Config) -> Result<(), SafetySetupError> {
                 o.key
             )));
         }
+        if !["", "en", "be", "ru"].contains(&o.language.as_str()) {
+            return Err(SafetySetupError::Organisation(format!(
+                "{:?}: language must be en, be or ru",
+                o.key
+            )));
+        }
         // Telegram gives groups and channels negative ids: alerts go to named people only.
         if o.telegram_chat_ids.iter().any(|&id| id <= 0) {
             return Err(SafetySetupError::Organisation(format!(

@@ -235,6 +235,7 @@ async fn registration_by_buttons_asks_for_the_organisation_and_cancel_saves_noth
         name: "Legal aid".into(),
         telegram_chat_ids: vec![900_002],
         emails: vec![],
+        language: String::new(),
     });
     let b = Bench::with(config).await;
     let ales = user(8_105_000_002, "be");

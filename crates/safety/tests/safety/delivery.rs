@@ -940,3 +940,22 @@ async fn a_hanging_smtp_relay_does_not_hold_up_telegram() {
         .expect("stops")
         .unwrap();
 }
+
+/// An organisation's recipients get alerts in the organisation's configured language.
+#[tokio::test]
+async fn the_organisation_is_told_in_its_language() {
+    let mut c = config();
+    c.organisations[0].language = "be".into();
+    let r = rig_with(c).await;
+    let d = r.deliverer();
+    r.raise(Trigger::Contact).await;
+    d.run_once().await.unwrap();
+    let by = r.sent_by_chat();
+    assert!(
+        by[&ORG_CHAT][0].text.contains("ТРЫВОГА"),
+        "{}",
+        by[&ORG_CHAT][0].text
+    );
+    let mail = r.smtp.received();
+    assert!(mail[0].subject().unwrap().contains("Трывога"));
+}

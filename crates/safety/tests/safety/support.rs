@@ -38,6 +38,7 @@ pub fn config() -> SafetyConfig {
             name: "Viasna".into(),
             telegram_chat_ids: vec![900_001],
             emails: vec!["duty@viasna.example".into()],
+            language: String::new(),
         }],
         ..SafetyConfig::default()
     }

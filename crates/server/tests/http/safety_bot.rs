@@ -146,6 +146,8 @@ fn bad_safety_settings_are_refused_before_anything_starts() {
         refused(&|c| c.safety.organisations[0].telegram_chat_ids.clear()),
         SafetySetupError::Organisation(_)
     ));
+    let e = refused(&|c| c.safety.organisations[0].language = "de".into());
+    assert!(e.to_string().contains("language"), "{e}");
     let e = refused(&|c| c.safety.organisations[0].telegram_chat_ids = vec![-1001234567890]);
     assert!(e.to_string().contains("group or channel"), "{e}");
     let e = refused(&|c| c.safety.organisations[0].emails = vec!["duty@example.org".into()]);
@@ -156,6 +158,7 @@ fn bad_safety_settings_are_refused_before_anything_starts() {
             name: "Again".into(),
             telegram_chat_ids: vec![1],
             emails: vec![],
+            language: String::new(),
         })),
         SafetySetupError::Organisation(_)
     ));

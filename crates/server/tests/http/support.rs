@@ -375,6 +375,7 @@ pub fn safety_config(public_page: bool) -> talaka_core::config::SafetyConfig {
             name: "Viasna".into(),
             telegram_chat_ids: vec![ORG_CHAT_ID],
             emails: Vec::new(),
+            language: String::new(),
         }],
         ..Default::default()
     }
