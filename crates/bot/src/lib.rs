@@ -47,8 +47,8 @@ use talaka_elections::{BallotReport, Verification};
 use talaka_store::ElectionStore;
 use talaka_store::elections::{ReportReceipt, StationFilter};
 use talaka_telegram::{
-    BotApi, CallbackQuery, GetUpdates, InlineKeyboardButton, InlineKeyboardMarkup, Message,
-    SendMessage, TelegramError, Update, User,
+    BotApi, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, SendMessage,
+    TelegramError, Update, User,
 };
 
 pub mod texts;
@@ -897,98 +897,12 @@ pub async fn run_polling(
     poll_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    const MIN_BACKOFF: Duration = Duration::from_secs(1);
-    const MAX_BACKOFF: Duration = Duration::from_secs(60);
-    tokio::pin!(shutdown);
     let api = bot.api().clone();
-    tokio::select! {
-        _ = &mut shutdown => return,
-        deleted = api.delete_webhook(false) => if let Err(e) = deleted {
-            tracing::warn!(error = %e, "could not delete a webhook before polling");
-        },
-    }
-    tracing::info!("Telegram bot polling for updates");
-    let mut offset: Option<i64> = None;
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        let params = GetUpdates {
-            offset,
-            limit: Some(100),
-            timeout: poll_timeout.as_secs(),
-            allowed_updates: Some(vec!["message".into(), "callback_query".into()]),
-        };
-        let got = tokio::select! {
-            _ = &mut shutdown => break,
-            got = api.get_updates(&params) => got,
-        };
-        let wait = match got {
-            Ok(batch) => {
-                backoff = MIN_BACKOFF;
-                let before = offset;
-                for raw in &batch {
-                    // An update is finished once started (a report stored gets its receipt),
-                    // and confirmed only after.
-                    bot.handle_raw(raw).await;
-                    if let Some(id) = raw.get("update_id").and_then(serde_json::Value::as_i64) {
-                        offset = Some(offset.map_or(id + 1, |o| o.max(id + 1)));
-                    }
-                    let stopping = tokio::select! {
-                        biased;
-                        _ = &mut shutdown => true,
-                        () = std::future::ready(()) => false,
-                    };
-                    if stopping {
-                        confirm(&api, offset).await;
-                        tracing::info!("Telegram bot stopped polling");
-                        return;
-                    }
-                }
-                // Updates without any id cannot be confirmed: do not spin on them.
-                if !batch.is_empty() && offset == before {
-                    tracing::warn!("getUpdates returned updates without ids; waiting");
-                    Some(MAX_BACKOFF)
-                } else {
-                    None
-                }
-            }
-            Err(e) => {
-                let wait = match &e {
-                    TelegramError::RateLimited { retry_after } => {
-                        Duration::from_secs(*retry_after).max(MIN_BACKOFF)
-                    }
-                    _ => backoff,
-                };
-                tracing::warn!(error = %e, wait_seconds = wait.as_secs(), "getUpdates failed");
-                if matches!(e, TelegramError::Api { code: 409, .. }) {
-                    let _ = api.delete_webhook(false).await;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                Some(wait)
-            }
-        };
-        if let Some(wait) = wait {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
-    confirm(&api, offset).await;
-    tracing::info!("Telegram bot stopped polling");
-}
-
-/// Tell Telegram the updates before `offset` were handled, so a restart does not repeat them.
-async fn confirm(api: &BotApi, offset: Option<i64>) {
-    if offset.is_none() {
-        return;
-    }
-    let params = GetUpdates {
-        offset,
-        limit: Some(1),
-        timeout: 0,
-        allowed_updates: None,
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), api.get_updates(&params)).await;
+    talaka_telegram::polling::poll(&api, "elections", poll_timeout, shutdown, |raw| {
+        let bot = bot.clone();
+        async move { bot.handle_raw(&raw).await }
+    })
+    .await;
 }
 
 #[cfg(test)]

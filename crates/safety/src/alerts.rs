@@ -171,7 +171,6 @@ impl Safety {
             trigger = trigger.as_str(),
             "safety alert raised"
         );
-        self.wake.notify_waiters();
         self.wake.notify_one();
         Ok(outcome)
     }

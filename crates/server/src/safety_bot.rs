@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use talaka_core::config::{Config, TelegramMode};
 use talaka_core::{Secret, SystemClock};
@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::routes::{Access, RouteSpec, r};
-use crate::telegram::SECRET_HEADER;
+use crate::telegram::{accept_update, webhook_secret_valid};
 
 /// Where Telegram posts the safety bot's updates.
 pub const WEBHOOK_PATH: &str = "/telegram/safety/webhook";
@@ -54,21 +54,19 @@ pub struct SafetyWebhook {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let given = headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok());
-    let Some(hook) = state
-        .0
-        .safety_webhook
-        .get()
-        .filter(|h| talaka_bot::webhook_secret_ok(given, &h.secret))
-    else {
-        tracing::warn!("refused a safety-bot webhook request: missing or wrong secret token");
-        return StatusCode::FORBIDDEN.into_response();
-    };
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(update) => hook.bot.handle_raw(&update).await,
-        Err(_) => tracing::warn!("skipped a safety-bot webhook body that is not JSON"),
-    }
-    StatusCode::OK.into_response()
+    let hook = state.0.safety_webhook.get();
+    accept_update(
+        "safety",
+        &headers,
+        &body,
+        hook.map(|h| &h.secret),
+        |update| async move {
+            if let Some(h) = hook {
+                h.bot.handle_raw(&update).await;
+            }
+        },
+    )
+    .await
 }
 
 /// A `[safety]` configuration the module cannot run with. One line each, for the terminal.
@@ -96,12 +94,6 @@ pub enum SafetySetupError {
     Api(#[from] TelegramError),
 }
 
-fn secret_ok(s: &str) -> bool {
-    (1..=256).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// Check `[safety]` before anything starts. Nothing is checked while the module is off.
 pub fn check_config(config: &Config) -> Result<(), SafetySetupError> {
     let c = &config.safety;
@@ -119,7 +111,7 @@ pub fn check_config(config: &Config) -> Result<(), SafetySetupError> {
         return Err(SafetySetupError::NoName);
     }
     BotApi::new(&t.api_base_url, t.token.clone())?;
-    if t.mode == TelegramMode::Webhook && !secret_ok(t.webhook_secret.expose()) {
+    if t.mode == TelegramMode::Webhook && !webhook_secret_valid(t.webhook_secret.expose()) {
         return Err(SafetySetupError::BadWebhookSecret);
     }
     let mut keys = std::collections::HashSet::new();

@@ -68,21 +68,55 @@ impl AppState {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let hook = state.0.telegram.get();
+    accept_update(
+        "elections",
+        &headers,
+        &body,
+        hook.map(|h| &h.secret),
+        |update| async move {
+            if let Some(h) = hook {
+                h.bot.handle_raw(&update).await;
+            }
+        },
+    )
+    .await
+}
+
+/// A webhook request for one of the bots: `403` unless the secret header matches `secret` (no
+/// bot configured: always `403`); otherwise the JSON body goes to `handle` and Telegram gets
+/// `200`, also for a body that is not JSON (skipped, so Telegram does not resend it forever).
+pub(crate) async fn accept_update<F, Fut>(
+    bot: &'static str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    secret: Option<&Secret<String>>,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(serde_json::Value) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let given = headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok());
-    let Some(hook) = state
-        .0
-        .telegram
-        .get()
-        .filter(|h| talaka_bot::webhook_secret_ok(given, &h.secret))
-    else {
-        tracing::warn!("refused a Telegram webhook request: missing or wrong secret token");
+    if !secret.is_some_and(|s| talaka_bot::webhook_secret_ok(given, s)) {
+        tracing::warn!(
+            bot,
+            "refused a Telegram webhook request: missing or wrong secret token"
+        );
         return StatusCode::FORBIDDEN.into_response();
-    };
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(update) => hook.bot.handle_raw(&update).await,
-        Err(_) => tracing::warn!("skipped a Telegram webhook body that is not JSON"),
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(update) => handle(update).await,
+        Err(_) => tracing::warn!(bot, "skipped a Telegram webhook body that is not JSON"),
     }
     StatusCode::OK.into_response()
+}
+
+/// A secret Telegram accepts for `setWebhook`: 1-256 characters A-Z, a-z, 0-9, `_` and `-`.
+pub(crate) fn webhook_secret_valid(s: &str) -> bool {
+    (1..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The bot's photos go where the web form's go: stripped of metadata, encrypted into the blob
@@ -194,14 +228,8 @@ pub fn check_config(c: &TelegramConfig) -> Result<(), TelegramSetupError> {
         return Err(TelegramSetupError::NoToken(mode_name(c.mode)));
     }
     BotApi::new(&c.api_base_url, c.token.clone())?;
-    if c.mode == TelegramMode::Webhook {
-        let s = c.webhook_secret.expose();
-        let valid = (1..=256).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid {
-            return Err(TelegramSetupError::BadWebhookSecret);
-        }
+    if c.mode == TelegramMode::Webhook && !webhook_secret_valid(c.webhook_secret.expose()) {
+        return Err(TelegramSetupError::BadWebhookSecret);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 pub mod client;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod polling;
 pub mod types;
 
 pub use client::{BotApi, GetUpdates, RetryPolicy, TelegramError};
